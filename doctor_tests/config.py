@@ -1,0 +1,391 @@
+"""Doctor settings: one frozen, typed object, resolved once.
+
+Precedence, highest first:
+
+1. command-line option (``--installer-type`` ...; ``None`` means "not given"),
+2. environment variable (the upstream Doctor names: ``INSTALLER_TYPE``, ``VM_COUNT``, ...;
+   an empty value counts as unset, as CI jobs often export blanks),
+3. the YAML file (``etc/doctor.yaml`` in the repository by default, or the file named by
+   ``DOCTOR_CONFIG``; keys are the field names; a ``null`` value counts as unset),
+4. the default.
+
+Credentials are never part of the settings: they come from ``clouds.yaml`` / ``OS_*``
+through openstacksdk (``os_cloud`` only names the cloud).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = REPO_ROOT / "etc" / "doctor.yaml"
+CONFIG_FILE_ENV = "DOCTOR_CONFIG"
+
+INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "kolla")
+INSPECTOR_TYPES = ("sample",)
+PROFILER_TYPES = ("poc", "none")
+TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "all")
+LOCAL_CLOUD = "doctor-lab"
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+class ConfigError(ValueError):
+    """A configuration value (or the configuration file) is not valid."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Doctor run is configured with (never credentials)."""
+
+    installer_type: str = "local"
+    installer_ip: str | None = None
+    inspector_type: str = "sample"
+    vm_count: int = 1
+    profiler_type: str = "poc"
+    test_case: str = "fault_management"
+    ssh_key: Path | None = None
+    image_name: str = "doctor-tiny"
+    ci_debug: bool = False
+    os_cloud: str | None = None
+    notification_threshold_s: float = 1.0
+    results_dir: Path = Path("results")
+    repeat: int = 1
+    fault_duration_s: float = 20.0
+    monitor_interval_s: float = 0.01
+    monitor_timeout_s: float = 0.05
+    monitor_misses: int = 3
+    inspector_bind: str = "127.0.0.1"
+    inspector_port: int = 12345
+    consumer_bind: str = "127.0.0.1"
+    consumer_port: int = 12346
+    inspector_concurrency: int = 16
+    test_db_url: str | None = None
+    deploy_scenario: str | None = None
+    node_name: str | None = None
+    build_tag: str | None = None
+
+    @property
+    def inspector_url(self) -> str:
+        """Where the monitor reports to (the inspector's own address and port)."""
+        return f"http://{_url_host(self.inspector_bind)}:{self.inspector_port}"
+
+    @property
+    def consumer_url(self) -> str:
+        """The alarm action URL Aodh posts to."""
+        return f"http://{_url_host(self.consumer_bind)}:{self.consumer_port}/failure"
+
+
+def _url_host(bind: str) -> str:
+    if bind in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{bind}]" if ":" in bind else bind
+
+
+# --- converters: raw value (str from env/CLI, or a YAML scalar) -> typed value ----------------
+# Each raises _Invalid(allowed) with a description of what is allowed.
+
+
+class _Invalid(Exception):
+    def __init__(self, allowed: str) -> None:
+        super().__init__(allowed)
+        self.allowed = allowed
+
+
+Converter = Callable[[object], Any]
+
+
+def _choice(*allowed: str) -> Converter:
+    def convert(raw: object) -> str:
+        if isinstance(raw, str) and raw.strip() in allowed:
+            return raw.strip()
+        raise _Invalid("allowed: " + ", ".join(allowed))
+
+    return convert
+
+
+def _int(minimum: int, maximum: int | None = None) -> Converter:
+    desc = f"an integer >= {minimum}" if maximum is None else f"an integer {minimum}..{maximum}"
+
+    def convert(raw: object) -> int:
+        if isinstance(raw, bool):
+            raise _Invalid(desc)
+        if isinstance(raw, int):
+            value = raw
+        elif isinstance(raw, str):
+            try:
+                value = int(raw.strip(), 10)
+            except ValueError:
+                raise _Invalid(desc) from None
+        else:
+            raise _Invalid(desc)
+        if value < minimum or (maximum is not None and value > maximum):
+            raise _Invalid(desc)
+        return value
+
+    return convert
+
+
+def _float(minimum: float, *, exclusive: bool) -> Converter:
+    desc = f"a number {'>' if exclusive else '>='} {minimum:g}"
+
+    def convert(raw: object) -> float:
+        if isinstance(raw, bool):
+            raise _Invalid(desc)
+        if isinstance(raw, int | float):
+            value = float(raw)
+        elif isinstance(raw, str):
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise _Invalid(desc) from None
+        else:
+            raise _Invalid(desc)
+        if not math.isfinite(value) or value < minimum or (exclusive and value == minimum):
+            raise _Invalid(desc)
+        return value
+
+    return convert
+
+
+def _bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE + _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise _Invalid("allowed: true, false, 1, 0, yes, no")
+
+
+def _text(raw: object) -> str:
+    if isinstance(raw, str) and raw.strip() and not any(c.isspace() for c in raw.strip()):
+        return raw.strip()
+    raise _Invalid("a non-empty string without spaces")
+
+
+def _name(raw: object) -> str:
+    if isinstance(raw, str) and raw.strip():
+        return raw.strip()
+    raise _Invalid("a non-empty string")
+
+
+def _path(raw: object) -> Path:
+    if isinstance(raw, str | Path) and str(raw).strip():
+        return Path(str(raw).strip()).expanduser()
+    raise _Invalid("a file system path")
+
+
+def _url(raw: object) -> str:
+    if isinstance(raw, str):
+        parsed = urlparse(raw.strip())
+        if parsed.scheme in ("http", "https") and parsed.netloc:
+            return raw.strip()
+        if parsed.scheme == "file" and parsed.path:
+            return raw.strip()
+    raise _Invalid("an http://, https:// or file:// URL")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    field: str
+    env: str
+    convert: Converter
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + _FLAG_NAMES.get(self.field, self.field).replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return "doctor_" + self.field
+
+
+# CLI flags that differ from the field name (unit suffixes are dropped on the command line).
+_FLAG_NAMES = {
+    "notification_threshold_s": "notification_threshold",
+    "fault_duration_s": "fault_duration",
+    "monitor_interval_s": "monitor_interval",
+    "monitor_timeout_s": "monitor_timeout",
+}
+
+_PORT = _int(0, 65535)
+
+SPECS: tuple[_Spec, ...] = (
+    _Spec("installer_type", "INSTALLER_TYPE", _choice(*INSTALLER_TYPES), "deployment tool"),
+    _Spec("installer_ip", "INSTALLER_IP", _text, "address of the installer node"),
+    _Spec("inspector_type", "INSPECTOR_TYPE", _choice(*INSPECTOR_TYPES), "inspector backend"),
+    _Spec("vm_count", "VM_COUNT", _int(1), "servers per scenario"),
+    _Spec("profiler_type", "PROFILER_TYPE", _choice(*PROFILER_TYPES), "profiler"),
+    _Spec("test_case", "TEST_CASE", _choice(*TEST_CASES), "which scenario(s) to run"),
+    _Spec("ssh_key", "SSH_KEY", _path, "private key for SSH to the cloud's hosts"),
+    _Spec("image_name", "IMAGE_NAME", _name, "Glance image for the test servers"),
+    _Spec("ci_debug", "CI_DEBUG", _bool, "verbose logging (true/false)"),
+    _Spec("os_cloud", "OS_CLOUD", _name, "clouds.yaml entry (default doctor-lab when local)"),
+    _Spec(
+        "notification_threshold_s",
+        "DOCTOR_NOTIFICATION_THRESHOLD",
+        _float(0.0, exclusive=True),
+        "max allowed notification time in seconds",
+    ),
+    _Spec("results_dir", "DOCTOR_RESULTS_DIR", _path, "where results are written"),
+    _Spec("repeat", "REPEAT", _int(1), "how many times each scenario runs"),
+    _Spec(
+        "fault_duration_s",
+        "DOCTOR_FAULT_DURATION",
+        _float(0.0, exclusive=True),
+        "seconds the link stays down before the host restores it",
+    ),
+    _Spec(
+        "monitor_interval_s",
+        "DOCTOR_MONITOR_INTERVAL",
+        _float(0.0, exclusive=True),
+        "seconds between ICMP probes",
+    ),
+    _Spec(
+        "monitor_timeout_s",
+        "DOCTOR_MONITOR_TIMEOUT",
+        _float(0.0, exclusive=True),
+        "seconds to wait for each probe's reply",
+    ),
+    _Spec("monitor_misses", "DOCTOR_MONITOR_MISSES", _int(1), "consecutive misses => host down"),
+    _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text, "inspector listen address"),
+    _Spec("inspector_port", "DOCTOR_INSPECTOR_PORT", _PORT, "inspector listen port"),
+    _Spec("consumer_bind", "DOCTOR_CONSUMER_BIND", _text, "consumer listen address"),
+    _Spec("consumer_port", "DOCTOR_CONSUMER_PORT", _PORT, "consumer listen port"),
+    _Spec(
+        "inspector_concurrency",
+        "DOCTOR_INSPECTOR_CONCURRENCY",
+        _int(1, 1024),
+        "parallel cloud calls in the inspector",
+    ),
+    _Spec("test_db_url", "TEST_DB_URL", _url, "results database URL"),
+    _Spec("deploy_scenario", "DEPLOY_SCENARIO", _name, "CI deploy scenario name"),
+    _Spec("node_name", "NODE_NAME", _name, "CI pod name"),
+    _Spec("build_tag", "BUILD_TAG", _name, "CI build tag"),
+)
+_BY_FIELD = {spec.field: spec for spec in SPECS}
+
+
+def _error(spec: _Spec, raw: object, allowed: str, source: str) -> ConfigError:
+    return ConfigError(
+        f"{spec.env} ({spec.flag}) = {raw!r} is not valid; {allowed} (set in {source})"
+    )
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """Read a YAML settings file: a mapping of field names (an empty file is fine)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must be a mapping of option names, not {type(data).__name__}"
+        )
+    unknown = sorted(str(key) for key in data if key not in _BY_FIELD)
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown option(s): {', '.join(unknown)}; "
+            f"known: {', '.join(_BY_FIELD)}"
+        )
+    return {str(key): value for key, value in data.items() if value is not None}
+
+
+def _resolve_config_file(config_file: Path | None, env: Mapping[str, str]) -> Path | None:
+    if config_file is not None:
+        explicit: Path | None = Path(config_file)
+    elif env.get(CONFIG_FILE_ENV, "").strip():
+        explicit = Path(env[CONFIG_FILE_ENV].strip()).expanduser()
+    else:
+        explicit = None
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(
+    cli: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Resolve the settings: CLI (non-None) > environment > YAML file > default.
+
+    ``cli`` is keyed by field name. ``env`` defaults to ``os.environ``. ``config_file``
+    (or ``DOCTOR_CONFIG``) names the YAML file; a missing explicit file is an error.
+    Raises :class:`ConfigError` naming the option, the bad value and what is allowed.
+    """
+    cli = dict(cli or {})
+    env = os.environ if env is None else env
+    unknown = sorted(key for key in cli if key not in _BY_FIELD)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+    path = _resolve_config_file(config_file, env)
+    from_file = read_config_file(path) if path is not None else {}
+
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        if cli.get(spec.field) is not None:
+            raw, source = cli[spec.field], "command line"
+        elif env.get(spec.env, "").strip():
+            raw, source = env[spec.env], "environment"
+        elif spec.field in from_file:
+            raw, source = from_file[spec.field], f"config file {path}"
+        else:
+            continue
+        try:
+            values[spec.field] = spec.convert(raw)
+        except _Invalid as exc:
+            raise _error(spec, raw, exc.allowed, source) from None
+
+    if "os_cloud" not in values and values.get("installer_type", "local") == "local":
+        values["os_cloud"] = LOCAL_CLOUD
+    return Settings(**values)
+
+
+def add_pytest_options(parser: Any) -> None:
+    """Declare one ``--option`` per setting (all default ``None``) in the "doctor" group."""
+    group = parser.getgroup("doctor", "Doctor fault-management suite")
+    group.addoption(
+        "--config-file",
+        dest="doctor_config_file",
+        default=None,
+        help=f"YAML settings file (env {CONFIG_FILE_ENV}; default etc/doctor.yaml)",
+    )
+    for spec in SPECS:
+        kwargs: dict[str, Any] = {"dest": spec.dest, "default": None}
+        if spec.convert is _bool:
+            kwargs.update(nargs="?", const="true")
+        group.addoption(spec.flag, help=f"{spec.help} (env {spec.env})", **kwargs)
+
+
+def settings_from_pytest(config: Any) -> Settings:
+    """Resolve the settings from a pytest ``config`` with :func:`add_pytest_options` options."""
+    cli = {spec.field: config.getoption(spec.dest) for spec in SPECS}
+    config_file = config.getoption("doctor_config_file")
+    return load_settings(cli, config_file=Path(config_file) if config_file else None)
+
+
+def as_dict(settings: Settings) -> dict[str, object]:
+    """A JSON-friendly view of the settings (paths as strings)."""
+    return {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in dataclasses.asdict(settings).items()
+    }
