@@ -1,0 +1,123 @@
+"""Reporting host events to the inspector: ``PUT <inspector>/events`` (upstream format).
+
+The body is a JSON list::
+
+    [{"time": "2024-05-01T12:00:00.123456+00:00", "type": "compute.host.down",
+      "details": {"hostname": "compute-1", "status": "down",
+                  "monitor": "doctor-sample-monitor", "monitor_event_id": "<uuid4>"}}]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from doctor_tests.timeutil import iso_utc
+
+LOG = logging.getLogger(__name__)
+
+MONITOR_NAME = "doctor-sample-monitor"
+EVENT_TYPES = {"down": "compute.host.down", "up": "compute.host.up"}
+
+# Loopback and lab addresses only: never send the inspector's traffic through a proxy.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ReportFailed(Exception):
+    """The inspector did not accept the report before the deadline."""
+
+    def __init__(self, url: str, attempts: int, last_error: str) -> None:
+        super().__init__(f"report to {url} failed after {attempts} attempt(s): {last_error}")
+        self.url = url
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """How one report went: HTTP status (None if none was received) and timing."""
+
+    event_id: str
+    kind: str
+    url: str
+    ok: bool
+    status: int | None
+    attempts: int
+    started_at: float
+    finished_at: float
+    error: str | None = None
+
+
+def host_event(
+    hostname: str,
+    status: Literal["down", "up"],
+    at: float | None = None,
+    event_id: str | None = None,
+    monitor: str = MONITOR_NAME,
+) -> dict[str, object]:
+    """One event in the upstream Doctor monitor format."""
+    return {
+        "time": iso_utc(at),
+        "type": EVENT_TYPES[status],
+        "details": {
+            "hostname": hostname,
+            "status": status,
+            "monitor": monitor,
+            "monitor_event_id": event_id or str(uuid.uuid4()),
+        },
+    }
+
+
+def events_url(inspector_url: str) -> str:
+    return inspector_url.rstrip("/") + "/events"
+
+
+def put_events(
+    inspector_url: str,
+    events: list[dict[str, object]],
+    *,
+    attempt_timeout: float = 1.0,
+    deadline: float = 5.0,
+    stop: threading.Event | None = None,
+) -> int:
+    """PUT ``events`` to the inspector, retrying connection errors and 5xx until ``deadline``.
+
+    Returns the HTTP status (2xx). A 4xx is not retried. Raises :class:`ReportFailed`.
+    """
+    url = events_url(inspector_url)
+    body = json.dumps(events).encode("utf-8")
+    give_up = time.monotonic() + deadline
+    backoff = 0.05
+    attempts = 0
+    waiter = stop or threading.Event()
+    while True:
+        attempts += 1
+        remaining = give_up - time.monotonic()
+        request = urllib.request.Request(
+            url, data=body, method="PUT", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with _OPENER.open(request, timeout=max(0.05, min(attempt_timeout, remaining))) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(500).decode("utf-8", "replace")
+            error = f"HTTP {exc.code}: {detail}"
+            if exc.code < 500:
+                LOG.error("inspector %s rejected the report: %s", url, error)
+                raise ReportFailed(url, attempts, error) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        remaining = give_up - time.monotonic()
+        if remaining <= 0 or waiter.is_set():
+            LOG.error("giving up reporting to %s after %d attempt(s): %s", url, attempts, error)
+            raise ReportFailed(url, attempts, error)
+        LOG.warning("report to %s failed (attempt %d): %s; retrying", url, attempts, error)
+        waiter.wait(min(backoff, remaining))
+        backoff = min(backoff * 2, 1.0)
