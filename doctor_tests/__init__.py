@@ -1,0 +1,1 @@
+"""Doctor: fault-management verification suite for OpenStack clouds."""

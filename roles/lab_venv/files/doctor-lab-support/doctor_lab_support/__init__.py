@@ -1,0 +1,1 @@
+"""Small pieces the Doctor lab needs inside the OpenStack services' virtualenv."""
