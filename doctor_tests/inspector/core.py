@@ -1,0 +1,232 @@
+"""The sample inspector: turns host events into state changes in the cloud, in parallel.
+
+On ``compute.host.down`` for a host that is not already down, three kinds of action
+start at once on a bounded thread pool (``concurrency`` workers, default 16):
+force the host's nova-compute service down, reset every server on the host to
+error, set ``data_plane_status`` DOWN on every port bound to the host. The servers
+and ports come from the :class:`~doctor_tests.inspector.index.HostIndex`; nothing is
+listed on the fault path. A failing action is recorded (with the resource id) and
+logged; it does not stop the others.
+
+A host that is already down causes no second round (the record says
+``duplicate``). ``compute.host.up`` clears it: the service is un-forced and the
+host's ports are set UP. Servers are left in error on purpose: Nova has no way to
+know their real state, and the scenario's clean-up resets (or deletes) them.
+
+Rounds for one host never overlap: a round waits for the host's previous round
+(e.g. an up right after a down) to finish before its actions start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from itertools import zip_longest
+
+from doctor_tests.inspector.backend import CloudActions
+from doctor_tests.inspector.events import HostEvent
+from doctor_tests.inspector.index import HostEntry, HostIndex
+from doctor_tests.inspector.records import EventRecord, Kind
+from doctor_tests.timeutil import iso_utc
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 16
+MAX_RECORDS = 10_000
+
+
+class UnknownHost(LookupError):
+    """The host is not in the index (no nova-compute service, server or port)."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        super().__init__(f"unknown host(s): {', '.join(hosts)}")
+        self.hosts = hosts
+
+
+Action = tuple[str, str, Callable[[], None]]  # (action kind, resource id, call)
+
+
+class Inspector:
+    """Host events in, parallel cloud actions out, every step timestamped."""
+
+    def __init__(
+        self,
+        backend: CloudActions,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        index_interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        index: HostIndex | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+        self.backend = backend
+        self.concurrency = concurrency
+        self.index = index or HostIndex(backend, interval=index_interval, clock=clock)
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="inspector")
+        self._lock = threading.Lock()
+        self._down: dict[str, EventRecord] = {}
+        self._last_round: dict[str, EventRecord] = {}
+        self._records: list[EventRecord] = []
+        self.started_at = clock()
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        """Fill the index (a full listing; raises if the cloud cannot be read), then keep
+        it current in the background."""
+        self.index.refresh(full=True)
+        self.index.start()
+        LOG.info("inspector ready: %s", self.index.sizes())
+
+    def stop(self) -> None:
+        self.index.stop()
+        self._pool.shutdown(wait=True)
+        self.backend.close()
+
+    # --- events -----------------------------------------------------------------------
+    def check_hosts(self, events: list[HostEvent]) -> None:
+        """Raise :class:`UnknownHost` if any event names a host the index does not know."""
+        unknown = sorted({e.hostname for e in events if not self.index.is_known(e.hostname)})
+        if unknown:
+            raise UnknownHost(unknown)
+
+    def handle(self, events: list[HostEvent], received: float | None = None) -> list[EventRecord]:
+        """Act on validated events (all hosts must be known: see :meth:`check_hosts`)."""
+        self.check_hosts(events)
+        at = self._clock() if received is None else received
+        return [
+            (self.host_down if event.is_down else self.host_up)(event.hostname, at, event)
+            for event in events
+        ]
+
+    def host_down(
+        self, host: str, received: float | None = None, event: HostEvent | None = None
+    ) -> EventRecord:
+        """Mark ``host`` down: force its service down, servers to error, ports DOWN."""
+        return self._round("down", host, received, event)
+
+    def host_up(
+        self, host: str, received: float | None = None, event: HostEvent | None = None
+    ) -> EventRecord:
+        """Clear ``host``: un-force its service and set its ports UP (servers stay in error)."""
+        return self._round("up", host, received, event)
+
+    def _round(
+        self, kind: Kind, host: str, received: float | None, event: HostEvent | None
+    ) -> EventRecord:
+        received = self._clock() if received is None else received
+        entry = self.index.lookup(host)
+        if entry is None:
+            raise UnknownHost([host])
+        with self._lock:
+            is_down = host in self._down
+            duplicate = is_down if kind == "down" else not is_down
+            record = EventRecord(
+                kind, host, received,
+                monitor=event.monitor if event else None,
+                monitor_event_id=event.monitor_event_id if event else None,
+                event_time=event.time.isoformat() if event else None,
+                duplicate=duplicate,
+            )
+            self._records.append(record)
+            if len(self._records) > MAX_RECORDS:
+                del self._records[0]
+            if duplicate:
+                LOG.info("host %s already %s: nothing to do", host, kind)
+                record.complete(self._clock())
+                return record
+            if kind == "down":
+                self._down[host] = record
+            else:
+                del self._down[host]
+            previous = self._last_round.get(host)
+            self._last_round[host] = record
+        actions = self._actions(kind, entry, record)
+        record.stamp("affected_found", self._clock())
+        LOG.warning(
+            "host %s %s: %d server(s), %d port(s)%s", host, kind.upper(), len(entry.servers),
+            len(entry.ports), "" if entry.service else ", no nova-compute service indexed",
+        )
+        if previous is not None and not previous.is_done:
+            LOG.info("host %s: %s round waits for the previous round", host, kind)
+            previous.on_done(lambda: self._submit(record, actions))
+        else:
+            self._submit(record, actions)
+        return record
+
+    def _actions(self, kind: Kind, entry: HostEntry, record: EventRecord) -> list[Action]:
+        record.servers = entry.servers if kind == "down" else ()
+        record.ports = entry.ports
+        service = entry.service
+        record.service_id = service.id if service else None
+        port_status = "DOWN" if kind == "down" else "UP"
+        first: list[Action] = []
+        if service is not None:
+            call = self.backend.force_down if kind == "down" else self.backend.unforce
+            first.append(("service", service.id, partial(call, service)))
+        else:
+            record.error("service", entry.host, self._clock(), "no nova-compute service indexed")
+        servers: list[Action] = [
+            ("reset_server", sid, partial(self.backend.reset_server_error, sid))
+            for sid in record.servers
+        ]
+        ports: list[Action] = [
+            ("port", pid, partial(self.backend.set_port_status, pid, port_status))
+            for pid in entry.ports
+        ]
+        # interleave, so servers and ports both start at once even when the pool is small
+        mixed = [a for pair in zip_longest(servers, ports) for a in pair if a is not None]
+        return first + mixed
+
+    def _submit(self, record: EventRecord, actions: list[Action]) -> None:
+        if not actions:
+            record.complete(self._clock())
+            return
+        record.expect(len(actions))
+        for action in actions:
+            self._pool.submit(self._run, record, action)
+
+    def _run(self, record: EventRecord, action: Action) -> None:
+        kind, resource, call = action
+        try:
+            call()
+        except Exception as exc:
+            at = self._clock()
+            LOG.error("%s %s on host %s failed: %s", kind, resource, record.host, exc)
+            record.action_failed(kind, resource, at, f"{type(exc).__name__}: {exc}")
+        else:
+            record.action_ok(kind, resource, self._clock())
+        finally:
+            record.finished(self._clock())
+
+    # --- state ------------------------------------------------------------------------
+    def hosts_down(self) -> list[str]:
+        with self._lock:
+            return sorted(self._down)
+
+    def records(self, host: str | None = None) -> list[EventRecord]:
+        with self._lock:
+            return [r for r in self._records if host is None or r.host == host]
+
+    def health(self) -> dict[str, object]:
+        now = self._clock()
+        index_last = self.index.last
+        return {
+            "status": "ok" if self.index.ready.is_set() else "starting",
+            "hosts_down": self.hosts_down(),
+            "index": {
+                **self.index.sizes(),
+                "ready": self.index.ready.is_set(),
+                "last_refresh": iso_utc(index_last.started_at) if index_last else None,
+                "last_error": index_last.error if index_last else None,
+            },
+            "concurrency": self.concurrency,
+            "events": len(self.records()),
+            "uptime_s": round(now - self.started_at, 3),
+            "backend": self.backend.describe(),
+        }
