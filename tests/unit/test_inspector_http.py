@@ -156,6 +156,18 @@ def test_up_event_from_the_monitor_clears_the_host(svc: Service) -> None:
     assert health["hosts_down"] == []
 
 
+def test_what_the_monitor_sends_is_acted_on(svc: Service) -> None:
+    from doctor_tests.monitor import report
+
+    url = f"http://127.0.0.1:{svc.port}"
+    assert report.put_events(url, [report.host_event("compute-2", "down")]) == 202
+    assert svc.inspector.records()[0].wait(5)
+    assert svc.cloud.services["compute-2"].forced_down
+    assert report.put_events(url, [report.host_event("compute-2", "down")]) == 200  # duplicate
+    with pytest.raises(report.ReportFailed, match="HTTP 404"):
+        report.put_events(url, [report.host_event("compute-3", "down")])
+
+
 def test_unknown_host_is_404_and_nothing_happens(svc: Service) -> None:
     status, body = put_json(svc.port, "/events", [event(), event("compute-99")])
     assert status == 404 and "compute-99" in body["error"]
