@@ -87,8 +87,11 @@ class Settings:
 
 
 def _url_host(bind: str) -> str:
+    """The address a local client uses to reach a service bound to ``bind``."""
     if bind in ("0.0.0.0", ""):
         return "127.0.0.1"
+    if bind == "::":
+        bind = "::1"
     return f"[{bind}]" if ":" in bind else bind
 
 

@@ -279,3 +279,20 @@ def test_pytest_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 def test_as_dict_is_json_friendly() -> None:
     d = config.as_dict(load_settings(env={"SSH_KEY": "/k"}))
     assert d["ssh_key"] == "/k" and d["results_dir"] == "results" and d["vm_count"] == 1
+
+
+def test_monitor_defaults_match_the_monitor() -> None:
+    from doctor_tests import monitor
+
+    s = Settings()
+    assert s.monitor_interval_s == monitor.DEFAULT_INTERVAL
+    assert s.monitor_timeout_s == monitor.DEFAULT_TIMEOUT
+    assert s.monitor_misses == monitor.DEFAULT_MISSES
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [("0.0.0.0", "http://127.0.0.1:1"), ("::", "http://[::1]:1"), ("10.0.0.2", "http://10.0.0.2:1")],
+)
+def test_service_urls_for_wildcard_binds(bind: str, url: str) -> None:
+    assert Settings(inspector_bind=bind, inspector_port=1).inspector_url == url
