@@ -94,11 +94,15 @@ class OpenStackActions(CloudActions):
         return self._conn
 
     @classmethod
-    def connect(cls, cloud: str | None, concurrency: int = 16) -> OpenStackActions:
-        """Connect to ``cloud`` (a clouds.yaml entry; None = OS_* variables)."""
+    def connect(
+        cls, cloud: str | None, concurrency: int = 16, api_timeout: float = 30.0
+    ) -> OpenStackActions:
+        """Connect to ``cloud`` (a clouds.yaml entry; None = OS_* variables). Every API
+        call is bounded by ``api_timeout`` seconds, so a hung service cannot hold a worker
+        forever."""
         import openstack
 
-        return cls(openstack.connect(cloud=cloud), concurrency)
+        return cls(openstack.connect(cloud=cloud, api_timeout=api_timeout), concurrency)
 
     # --- discovery --------------------------------------------------------------------
     def _supports(self, microversion: str) -> bool:

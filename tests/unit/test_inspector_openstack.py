@@ -325,3 +325,22 @@ def test_inspector_round_through_the_sdk(fake: FakeOpenStack) -> None:
         ("PUT", "/compute/v2.1/os-services/5f0c-uuid"),
         ("PUT", "/network/v2.0/ports/port-1"),
     ]
+
+
+def test_connect_from_os_variables_with_a_bounded_timeout(
+    fake: FakeOpenStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    empty = tmp_path / "clouds.yaml"
+    empty.write_text("clouds: {}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(empty))
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    for name, value in {
+        "OS_AUTH_URL": f"{fake.base}/identity/v3", "OS_USERNAME": "admin",
+        "OS_PASSWORD": "not-a-secret", "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": "RegionOne", "OS_IDENTITY_API_VERSION": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    actions = OpenStackActions.connect(None, concurrency=4, api_timeout=7.5)
+    assert actions.connection.session.timeout == 7.5
+    assert actions.list_services()[0].host == "compute-1"
