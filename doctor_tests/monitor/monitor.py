@@ -141,9 +141,10 @@ class Monitor:
         self._outbox: queue.Queue[HostEvent | None] = queue.Queue()
         self._sock: icmp.ProbeSocket | None = None
         self._probes: OrderedDict[int, icmp.Probe] = OrderedDict()
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._threads: list[threading.Thread] = []
         self.send_errors = 0
+        self.failure: BaseException | None = None  # why the probe loop stopped, if it crashed
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -151,6 +152,7 @@ class Monitor:
         if self._threads:
             return
         self._sock = self._socket_factory(self.address)
+        self._wake = socket.socketpair()
         LOG.info(
             "monitoring %s (%s) every %.3fs, timeout %.3fs, down after %d misses; %s socket",
             self.hostname, self.address, self.interval, self.timeout, self.misses, self._sock.kind,
@@ -165,17 +167,19 @@ class Monitor:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop probing; reports already queued are given until ``timeout`` to finish."""
         self._stop.set()
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
+        if self._wake is not None:
+            try:
+                self._wake[1].send(b"x")
+            except OSError:
+                pass
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
         if self._sock is not None:
             self._sock.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        if self._wake is not None:
+            for end in self._wake:
+                end.close()
 
     def __enter__(self) -> Monitor:
         self.start()
@@ -253,9 +257,9 @@ class Monitor:
     # --- the probe loop ---------------------------------------------------------------
     def _probe_loop(self) -> None:
         sock = self._sock
-        assert sock is not None
+        assert sock is not None and self._wake is not None
         sequence = 0
-        wake_fd = self._wake_r.fileno()
+        wake_fd = self._wake[0].fileno()
         next_send = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -275,9 +279,9 @@ class Monitor:
                     break
                 self._receive(sock)
                 self._transition(self._tracker.expire(time.monotonic()))
-        except Exception:
-            LOG.exception("monitor loop for %s crashed", self.hostname)
-            raise
+        except Exception as exc:
+            self.failure = exc
+            LOG.exception("monitor loop for %s crashed: no more probes", self.hostname)
 
     def _send(self, sock: icmp.ProbeSocket, sequence: int, now: float) -> None:
         payload = self._token + struct.pack("!d", now)
