@@ -1,0 +1,256 @@
+"""The lab: bring it up, take it down and report on it (``doctor lab ...``).
+
+The work is done by Ansible (``playbooks/lab.yml`` and ``playbooks/lab_down.yml``
+with ``inventory/local``); this module runs the playbooks with a progress
+display and reads the lab's state for ``doctor lab status``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_LAB_DIR = Path("/var/lib/doctor-lab")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+API_PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
+             "neutron": 9696, "aodh": 8042}
+MAX_COMPUTES = 20
+
+
+class LabError(Exception):
+    """The lab could not do what was asked; the message says what and why."""
+
+
+class PlaybookFailed(LabError):
+    def __init__(self, playbook: str, rc: int, tail: Sequence[str], log: Path) -> None:
+        self.playbook, self.rc, self.tail, self.log = playbook, rc, list(tail), log
+        super().__init__(
+            "%s failed (exit %d); full output in %s:\n%s" % (playbook, rc, log, "\n".join(tail))
+        )
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    address: str
+    namespace: bool
+    link_up: bool
+
+
+def lab_dir() -> Path:
+    return Path(os.environ.get("DOCTOR_LAB_DIR", str(DEFAULT_LAB_DIR)))
+
+
+def _ansible_playbook() -> str:
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("ansible-playbook")
+    if not found:
+        raise LabError("ansible-playbook not found: run 'make venv' (or pip install ansible-core)")
+    return found
+
+
+def check_compute_count(value: int) -> int:
+    if not 1 <= value <= MAX_COMPUTES:
+        raise LabError(
+            "--computes = %r is not valid; allowed: a whole number from 1 to %d"
+            % (value, MAX_COMPUTES)
+        )
+    return value
+
+
+_TASK = re.compile(r"^TASK \[(?:(?P<role>[^:\]]+) : )?(?P<name>.*)\] \**$")
+_FAIL = re.compile(r"^(fatal|failed):")
+_RECAP = re.compile(r"^\S+\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+
+
+def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
+                 out=sys.stdout) -> dict[str, int]:
+    """Run one of the repository's playbooks with a one-line-per-step progress display.
+
+    Returns the recap counts (ok, changed, failed); raises PlaybookFailed.
+    """
+    logdir = lab_dir() / "log" if lab_dir().exists() else Path("/tmp")
+    logdir.mkdir(parents=True, exist_ok=True)
+    log_path = logdir / ("ansible-%s.log" % Path(playbook).stem)
+    cmd = [_ansible_playbook(), "-i", str(REPO_ROOT / "inventory" / "local"),
+           str(REPO_ROOT / "playbooks" / playbook)]
+    vars_ = dict(extra_vars or {})
+    if "DOCTOR_LAB_DIR" in os.environ:
+        vars_.setdefault("lab_dir", os.environ["DOCTOR_LAB_DIR"])
+    if vars_:
+        cmd += ["-e", json.dumps(vars_)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+               ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1")
+    LOG.info("running %s", " ".join(cmd))
+    started = time.monotonic()
+    tail: list[str] = []
+    recap = {"ok": 0, "changed": 0, "failed": 0}
+    step = 0
+    with open(log_path, "w") as log, subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            line = line.rstrip("\n")
+            tail = (tail + [line])[-40:]
+            m = _TASK.match(line)
+            if m and not m.group("name").startswith("Validating arguments"):
+                step += 1
+                print("[%6.1fs] %3d %s" % (time.monotonic() - started, step, m.group("name")),
+                      file=out, flush=True)
+            elif _FAIL.match(line) and "...ignoring" not in line:
+                print("          " + line[:2000], file=out, flush=True)
+            elif line.startswith("lab: ") or line.startswith("  ") and "s  " in line[:12]:
+                print(line, file=out, flush=True)
+            r = _RECAP.match(line)
+            if r:
+                recap = {"ok": int(r.group(1)), "changed": int(r.group(2)),
+                         "failed": int(r.group(4)) + int(r.group(3))}
+        rc = proc.wait()
+    if rc != 0:
+        interesting = [t for t in tail if _FAIL.match(t) or "msg" in t] or tail[-15:]
+        raise PlaybookFailed(playbook, rc, interesting[-10:], log_path)
+    print("%s: done in %.1fs (%d steps, %d changed)" % (
+        playbook, time.monotonic() - started, step, recap["changed"]), file=out)
+    return recap
+
+
+def up(computes: int | None = None) -> dict[str, int]:
+    extra: dict[str, object] = {}
+    if computes is not None:
+        extra["lab_compute_count"] = check_compute_count(computes)
+    return run_playbook("lab.yml", extra)
+
+
+def down(purge: bool = False) -> dict[str, int]:
+    return run_playbook("lab_down.yml", {"lab_purge": purge})
+
+
+def supervisorctl(*args: str) -> subprocess.CompletedProcess[str]:
+    ctl = lab_dir() / "venv" / "bin" / "supervisorctl"
+    conf = lab_dir() / "etc" / "supervisord.conf"
+    if not ctl.exists() or not conf.exists():
+        raise LabError("the lab is not installed in %s: run 'doctor lab up'" % lab_dir())
+    return subprocess.run([str(ctl), "-c", str(conf), *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def programs() -> list[dict[str, str]]:
+    """The supervised programs: name, state, detail (pid and uptime, or the reason)."""
+    res = supervisorctl("status")
+    if "refused connection" in res.stdout or "no such file" in res.stdout.lower():
+        return []
+    rows = []
+    for line in res.stdout.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2:
+            rows.append({"name": parts[0], "state": parts[1],
+                         "detail": parts[2] if len(parts) > 2 else ""})
+    return rows
+
+
+def hosts() -> list[LabHost]:
+    script = lab_dir() / "bin" / "lab-net.sh"
+    if not script.exists():
+        return []
+    res = subprocess.run([str(script), "status"], capture_output=True, text=True, timeout=30)
+    out = []
+    for line in res.stdout.splitlines():
+        name, address, state = line.split()
+        out.append(LabHost(name, address, state != "absent", state == "up"))
+    return out
+
+
+def ping(address: str, timeout_s: float = 1.0) -> bool:
+    res = subprocess.run(["ping", "-c", "1", "-W", str(max(1, int(timeout_s))), address],
+                         capture_output=True, timeout=timeout_s + 5)
+    return res.returncode == 0
+
+
+def tcp_open(address: str, port: int, timeout_s: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def controller_address() -> str | None:
+    for h in hosts():
+        return h.address.rsplit(".", 1)[0] + ".1"
+    return None
+
+
+def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
+    """Rows for the services table and the hosts table, and whether all is healthy."""
+    healthy = True
+    svc_rows = []
+    progs = programs()
+    if not progs:
+        healthy = False
+    for p in progs:
+        ok = p["state"] == "RUNNING"
+        healthy &= ok
+        svc_rows.append([p["name"], p["state"], p["detail"]])
+    addr = controller_address()
+    for name, port in API_PORTS.items():
+        ok = bool(addr) and tcp_open(addr or "", port)
+        healthy &= ok
+        svc_rows.append(["api:%s" % name, "LISTENING" if ok else "CLOSED",
+                         "%s:%d" % (addr or "?", port)])
+    host_rows = []
+    for h in hosts():
+        pinged = h.link_up and ping(h.address)
+        ssh = h.link_up and tcp_open(h.address, 22)
+        healthy &= h.namespace and h.link_up and pinged and ssh
+        host_rows.append([h.name, h.address, "yes" if h.namespace else "no",
+                          "up" if h.link_up else "DOWN", "yes" if pinged else "no",
+                          "yes" if ssh else "no"])
+    if not host_rows:
+        healthy = False
+    return svc_rows, host_rows, healthy
+
+
+def log_names() -> list[str]:
+    logdir = lab_dir() / "log"
+    if not logdir.is_dir():
+        return []
+    names = set()
+    for p in logdir.iterdir():
+        if p.suffix in (".log", ".out") and p.is_file():
+            names.add(p.stem)
+    return sorted(names)
+
+
+def log_path(service: str) -> Path:
+    logdir = lab_dir() / "log"
+    for candidate in (logdir / (service + ".log"), logdir / (service + ".out"),
+                      logdir / ("nova-" + service + ".log")):
+        if candidate.is_file():
+            return candidate
+    raise LabError("no log for %r; known: %s" % (service, ", ".join(log_names()) or "none"))
+
+
+def tail(path: Path, lines: int) -> Iterable[str]:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 256 * 1024))
+        data = f.read().decode("utf-8", "replace").splitlines()
+    return data[-lines:]
