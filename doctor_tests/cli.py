@@ -41,7 +41,8 @@ def _computes(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="doctor", description="Doctor: fault-management verification for OpenStack")
+    parser = _Parser(prog="doctor",
+                     description="Doctor: fault-management verification for OpenStack")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

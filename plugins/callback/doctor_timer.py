@@ -14,7 +14,9 @@ DOCUMENTATION = """
     name: doctor_timer
     type: aggregate
     short_description: time per task, slowest tasks at the end
-    description: Prints each task's duration when it ends and the ten slowest tasks at the end of the play.
+    description: >-
+      Prints each task's duration when it ends and the ten slowest tasks
+      at the end of the play.
     requirements: []
 """
 

@@ -1,0 +1,65 @@
+# Doctor: fault-management verification suite for OpenStack clouds.
+#   make run    the main job: the lab (unless another cloud is configured),
+#               then the fault-management scenario with its report in results/
+#   make test   the tests: lint, unit tests, playbook syntax, the lab, end to end
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RESULTS ?= results
+# No other cloud configured (no OS_CLOUD, no OS_AUTH_URL) -> the lab.
+USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
+export INSTALLER_TYPE ?= local
+
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench clean
+
+help:
+	@sed -n '2,5p' Makefile
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]' tox 'ansible-core>=2.16,<2.20' ansible-lint
+	touch $@
+
+lab: venv
+	$(BIN)/doctor lab up
+
+lab-down: venv
+	$(BIN)/doctor lab down
+
+lab-status: venv
+	$(BIN)/doctor lab status
+
+run: venv
+ifeq ($(USE_LAB),yes)
+	$(BIN)/doctor lab up
+endif
+	$(BIN)/tox -e fault_management
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: venv
+	mkdir -p $(RESULTS)
+	$(BIN)/pytest tests/unit -q -p no:cacheprovider --junitxml=$(RESULTS)/unit.xml
+
+syntax: venv
+	for inv in inventory/*/; do for pb in playbooks/*.yml; do \
+	  $(BIN)/ansible-playbook -i $$inv --syntax-check $$pb > /dev/null || exit 1; \
+	  echo "syntax ok: $$pb with $$inv"; done; done
+	$(BIN)/ansible-lint -q playbooks roles
+
+e2e: venv
+	mkdir -p $(RESULTS)
+	$(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
+
+test: lint unit syntax lab e2e
+
+bench: venv lab
+	$(BIN)/doctor bench
+
+clean:
+	rm -rf $(VENV) .tox $(RESULTS)
