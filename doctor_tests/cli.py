@@ -80,6 +80,9 @@ def _lab(args: argparse.Namespace) -> int:
         print()
         print(tabulate(hosts, headers=["host", "address", "namespace", "link", "ping", "ssh"]))
         print()
+        mem = lab.memory_rss_mib()
+        if mem:
+            print("memory: %d processes, %.0f MiB RSS in all" % mem)
         print("lab: %s" % ("healthy" if healthy else "NOT healthy"))
         return 0 if healthy else 1
     if args.lab_command == "logs":

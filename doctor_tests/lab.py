@@ -227,6 +227,48 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
     return svc_rows, host_rows, healthy
 
 
+def _process_tree(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def memory_rss_mib() -> tuple[int, float] | None:
+    """(process count, summed RSS in MiB) of everything the lab's supervisor runs."""
+    pidfile = lab_dir() / "run" / "supervisord.pid"
+    try:
+        root = int(pidfile.read_text().strip())
+        os.kill(root, 0)
+    except (OSError, ValueError):
+        return None
+    pids = _process_tree(root)
+    total_kib = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return len(pids), total_kib / 1024.0
+
+
 def log_names() -> list[str]:
     logdir = lab_dir() / "log"
     if not logdir.is_dir():
