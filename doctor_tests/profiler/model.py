@@ -1,0 +1,277 @@
+"""The profile of one fault: checkpoints T00..T10 with their sources, and what derives from them.
+
+Checkpoints follow the Doctor performance-profiler blueprint (see ``DESIGN.md``)::
+
+    T00 fault injected          T06 event transformed (Ceilometer)
+    T01 raw failure detected    T07 event evaluated (aodh-listener)
+    T02 affected servers found  T08 alarm fired (aodh-notifier)
+    T03 host marked down        T09 alarm received (consumer)
+    T04 servers set error       T10 alarm handled (consumer)
+    T05 Nova notified VM error
+
+``T04`` is the *last* successful reset (every server is ERROR); ``T04_first`` the first.
+With several servers each per-server checkpoint (T04..T10) is kept per server too, and
+the profile's own T05..T10 are the times at which the *last* server passed them, so the
+chain stays causal and the notification time is the worst case.
+
+Times are epoch seconds (float, local clock of the machine running the suite); a
+checkpoint taken from another host's clock carries ``uncertainty_ms`` (half the round
+trip of the clock-offset measurement).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from doctor_tests.profiler.stats import Distribution, distribution
+
+CHECKPOINTS: tuple[tuple[str, str], ...] = (
+    ("T00", "fault injected"),
+    ("T01", "raw failure detected"),
+    ("T02", "affected servers found"),
+    ("T03", "host marked down"),
+    ("T04_first", "first server set error"),
+    ("T04", "servers set error"),
+    ("T05", "Nova notified VM error"),
+    ("T06", "event transformed"),
+    ("T07", "event evaluated"),
+    ("T08", "alarm fired"),
+    ("T09", "alarm received"),
+    ("T10", "alarm handled"),
+)
+NAMES: tuple[str, ...] = tuple(name for name, _ in CHECKPOINTS)
+DESCRIPTIONS: Mapping[str, str] = dict(CHECKPOINTS)
+#: Checkpoints that happen once per affected server.
+PER_SERVER: tuple[str, ...] = ("T04", "T05", "T06", "T07", "T08", "T09", "T10")
+DEFAULT_THRESHOLD_MS = 1000.0
+NOT_RECORDED = "not recorded by any source"
+
+
+class UnknownCheckpoint(ValueError):
+    """A checkpoint name that is not one of :data:`NAMES`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown checkpoint {name!r}; valid names: {', '.join(NAMES)}")
+        self.name = name
+
+
+def check_name(name: str) -> str:
+    if name not in DESCRIPTIONS:
+        raise UnknownCheckpoint(name)
+    return name
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One moment of the flow and where it was measured."""
+
+    name: str
+    epoch: float
+    source: str
+    uncertainty_ms: float | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if isinstance(self.epoch, bool) or not isinstance(self.epoch, (int, float)):
+            raise ValueError(f"{self.name}: epoch must be a number, got {self.epoch!r}")
+        if not math.isfinite(self.epoch):
+            raise ValueError(f"{self.name}: epoch must be finite, got {self.epoch!r}")
+        if not self.source:
+            raise ValueError(f"{self.name}: source must be a non-empty string")
+        if self.uncertainty_ms is not None and not self.uncertainty_ms >= 0:
+            raise ValueError(f"{self.name}: uncertainty_ms must be >= 0, got "
+                             f"{self.uncertainty_ms!r}")
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self.name]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A source's reading of a checkpoint, for one server (``server``) or for the fault."""
+
+    checkpoint: Checkpoint
+    server: str | None = None
+
+
+def candidate(name: str, epoch: float, source: str, *, server: str | None = None,
+              uncertainty_ms: float | None = None, note: str | None = None) -> Candidate:
+    return Candidate(Checkpoint(name, epoch, source, uncertainty_ms, note), server)
+
+
+@dataclass(frozen=True)
+class OrderViolation:
+    """``later`` was recorded before ``earlier`` by more than the clocks' uncertainty."""
+
+    earlier: str
+    later: str
+    ms: float  # later - earlier (negative)
+    tolerance_ms: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"earlier": self.earlier, "later": self.later, "ms": self.ms,
+                "tolerance_ms": self.tolerance_ms,
+                "message": f"{self.later} is {-self.ms:.3f} ms before {self.earlier}"}
+
+
+@dataclass
+class ServerTimes:
+    """Per-server checkpoints (T04 reset .. T09 received, T10 handled)."""
+
+    server_id: str
+    times: dict[str, Checkpoint] = field(default_factory=dict)
+
+    def epoch(self, name: str) -> float | None:
+        cp = self.times.get(name)
+        return cp.epoch if cp is not None else None
+
+
+def ms_between(start: float, end: float) -> float:
+    """``end - start`` in milliseconds, rounded to the microsecond."""
+    return (round(end * 1e6) - round(start * 1e6)) / 1000.0
+
+
+@dataclass
+class Profile:
+    """Checkpoints of one fault, the reason each missing one is missing, per-server data."""
+
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    missing_reasons: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, ServerTimes] = field(default_factory=dict)
+    threshold_ms: float = DEFAULT_THRESHOLD_MS
+    notes: list[str] = field(default_factory=list)
+
+    # --- building ---------------------------------------------------------------------
+    def add(self, checkpoint: Checkpoint) -> None:
+        self.checkpoints[checkpoint.name] = checkpoint
+        self.missing_reasons.pop(checkpoint.name, None)
+
+    def mark_missing(self, name: str, reason: str) -> None:
+        check_name(name)
+        if name not in self.checkpoints:
+            self.missing_reasons[name] = reason
+
+    def add_server(self, server_id: str, checkpoint: Checkpoint) -> None:
+        if checkpoint.name not in PER_SERVER:
+            raise ValueError(f"{checkpoint.name} is not a per-server checkpoint; "
+                             f"per-server ones are {', '.join(PER_SERVER)}")
+        self.servers.setdefault(server_id, ServerTimes(server_id)).times[checkpoint.name] = (
+            checkpoint
+        )
+
+    # --- reading ----------------------------------------------------------------------
+    def present(self) -> list[Checkpoint]:
+        """Present checkpoints in flow order."""
+        return [self.checkpoints[n] for n in NAMES if n in self.checkpoints]
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Every absent checkpoint with the reason (``not recorded by any source`` if none)."""
+        return {n: self.missing_reasons.get(n, NOT_RECORDED) for n in NAMES
+                if n not in self.checkpoints}
+
+    def epoch(self, name: str) -> float | None:
+        cp = self.checkpoints.get(check_name(name))
+        return cp.epoch if cp is not None else None
+
+    @property
+    def origin(self) -> str | None:
+        """The checkpoint times are relative to: T00, else the earliest present one."""
+        if "T00" in self.checkpoints:
+            return "T00"
+        present = self.present()
+        return min(present, key=lambda c: c.epoch).name if present else None
+
+    @property
+    def origin_epoch(self) -> float | None:
+        origin = self.origin
+        return self.checkpoints[origin].epoch if origin else None
+
+    def ms(self, name: str) -> float | None:
+        """Milliseconds since the origin (T00), or None if ``name`` is missing."""
+        epoch, origin = self.epoch(name), self.origin_epoch
+        if epoch is None or origin is None:
+            return None
+        return ms_between(origin, epoch)
+
+    def relative_ms(self, epoch: float) -> float | None:
+        origin = self.origin_epoch
+        return None if origin is None else ms_between(origin, epoch)
+
+    def between_ms(self, start: str, end: str) -> float | None:
+        a, b = self.epoch(start), self.epoch(end)
+        return None if a is None or b is None else ms_between(a, b)
+
+    @property
+    def notification_ms(self) -> float | None:
+        """T09 - T01: the Doctor requirement (under one second)."""
+        return self.between_ms("T01", "T09")
+
+    @property
+    def fault_to_notification_ms(self) -> float | None:
+        """T09 - T00."""
+        return self.between_ms("T00", "T09")
+
+    @property
+    def verdict(self) -> str | None:
+        """PASS/FAIL of the notification time against the threshold; None if unknown."""
+        value = self.notification_ms
+        if value is None:
+            return None
+        return "PASS" if value < self.threshold_ms else "FAIL"
+
+    def order_violations(self) -> list[OrderViolation]:
+        """Consecutive present checkpoints that run backwards beyond their uncertainty."""
+        out: list[OrderViolation] = []
+        previous: Checkpoint | None = None
+        for cp in self.present():
+            if previous is not None:
+                delta = ms_between(previous.epoch, cp.epoch)
+                tolerance = (previous.uncertainty_ms or 0.0) + (cp.uncertainty_ms or 0.0)
+                if delta < -tolerance:
+                    out.append(OrderViolation(previous.name, cp.name, delta, tolerance))
+            previous = cp
+        return out
+
+    # --- per server -------------------------------------------------------------------
+    def server_ms(self, name: str, since: str = "T00") -> dict[str, float]:
+        """Per server: ``name`` minus the profile's ``since`` checkpoint, in ms."""
+        start = self.epoch(since)
+        if start is None:
+            return {}
+        out = {}
+        for sid, times in self.servers.items():
+            epoch = times.epoch(name)
+            if epoch is not None:
+                out[sid] = ms_between(start, epoch)
+        return out
+
+    def server_distributions(self) -> dict[str, Distribution]:
+        """Per-server checkpoint times (ms since T00) and notification times (T09 - T01)."""
+        out: dict[str, Distribution] = {}
+        for name in PER_SERVER:
+            values = self.server_ms(name, self.origin or "T00")
+            if values:
+                out[name] = distribution(values.values())
+        notification = self.server_ms("T09", "T01")
+        if notification:
+            out["notification"] = distribution(notification.values())
+        return out
+
+    def first_last_alarm(self) -> tuple[tuple[str, float], tuple[str, float]] | None:
+        """(server, ms since origin) of the first and the last alarm received."""
+        received = self.server_ms("T09", self.origin or "T00")
+        if not received:
+            return None
+        ordered = sorted(received.items(), key=lambda item: item[1])
+        return ordered[0], ordered[-1]
+
+
+def latest(checkpoints: Iterable[Checkpoint]) -> Checkpoint | None:
+    """The latest of ``checkpoints`` (None if there are none)."""
+    items = list(checkpoints)
+    return max(items, key=lambda c: c.epoch) if items else None
