@@ -90,10 +90,16 @@ def _lane_label(comp: Component) -> str:
     return LANE_LABELS.get(comp.name, comp.name)
 
 
+PART_LABELS = {"find affected": "find", "mark host down": "host down",
+               "set servers error": "servers", "aodh-listener": "listener",
+               "aodh-notifier": "notifier"}
+
+
 def _bar_label(comp: Component) -> str:
     label = f"{comp.ms:.1f} ms ({comp.percent:.0f}%)"
-    if comp.parts and comp.name == "aodh":
-        label += " = " + " + ".join(f"{p.name.split('-')[-1]} {p.ms:.1f}" for p in comp.parts)
+    if comp.parts:
+        label += " = " + " + ".join(f"{PART_LABELS.get(p.name, p.name)} {p.ms:.1f}"
+                                    for p in comp.parts)
     return label
 
 
@@ -239,7 +245,7 @@ def _draw_lanes(canvas: _Canvas, profile: Profile, parts: Breakdown,
         extra = {"stroke": "#111111", "stroke_width": "2.5"} if lane is slowest else {}
         canvas.rect(x1, bar_y, width, BAR_H, color if lane.us >= 0 else FAIL_COLOR, rx="3",
                     **extra)
-        for part in lane.parts[1:] if lane.name == "aodh" else ():
+        for part in lane.parts[1:]:  # white separators between the parts
             px = x(profile.ms(part.start) or 0.0)
             canvas.line(px, bar_y, px, bar_y + BAR_H, "#FFFFFF", 2.0)
         if previous_end is not None:  # connector: the chain is the critical path
