@@ -1,0 +1,60 @@
+"""The Xtesting test case: ``run()`` runs the scenarios, then reads the profile.
+
+Declared to Xtesting by the ``xtesting.testcase`` entry point ``doctor`` (see
+``testcases.yaml``). Importing this module does not need Xtesting; creating the test
+case does (:class:`XtestingMissing` otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from doctor_tests.xtesting.mapping import pytest_command, pytest_env, result_from_run
+
+LOG = logging.getLogger(__name__)
+
+try:
+    from xtesting.core import testcase as _testcase
+except ImportError:  # optional: only CI images carry Xtesting
+    _testcase = None
+
+
+class XtestingMissing(RuntimeError):
+    """The driver was used where Xtesting is not installed."""
+
+
+_Base: Any = _testcase.TestCase if _testcase is not None else object
+
+
+class DoctorTestCase(_Base):
+    """One Doctor case (``fault_management``, ``port_dp_down``, ``notification_alarm``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        if _testcase is None:
+            raise XtestingMissing("DoctorTestCase needs xtesting (pip install xtesting); "
+                                  "without it run the scenarios with pytest directly")
+        super().__init__(**kwargs)
+
+    def run(self, **kwargs: Any) -> int:
+        """Run the scenarios; ``kwargs``: ``pytest_args`` (list), ``timeout`` (s)."""
+        self.start_time = time.time()
+        results_dir = Path(getattr(self, "res_dir", None) or kwargs.get("results_dir")
+                           or "results")
+        results_dir.mkdir(parents=True, exist_ok=True)
+        command = pytest_command(results_dir, kwargs.get("pytest_args", ()))
+        env = pytest_env(self.case_name, results_dir, os.environ)
+        LOG.info("running %s", " ".join(command))
+        try:
+            proc = subprocess.run(command, env=env, check=False, timeout=kwargs.get("timeout"))
+        except (OSError, subprocess.SubprocessError) as exc:
+            LOG.error("could not run the %s scenarios: %s", self.case_name, exc)
+            self.stop_time = time.time()
+            return int(self.EX_RUN_ERROR)
+        self.result, self.details = result_from_run(results_dir, proc.returncode)
+        self.stop_time = time.time()
+        return int(self.EX_OK)

@@ -1,0 +1,71 @@
+"""Between Xtesting and the pytest scenarios: the command, its environment, the result.
+
+Xtesting's result is a percentage compared with the case's ``criteria`` (100): a run is
+100 when pytest passed and the profile's verdict (notification time under the limit)
+is PASS, else 0. ``details`` is ``profile.json`` (or the repeated-runs summary), plus the
+pytest exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from doctor_tests.profiler.aggregate import SUMMARY_JSON
+from doctor_tests.profiler.report import PROFILE_JSON
+
+LOG = logging.getLogger(__name__)
+
+SCENARIOS = "doctor_tests.scenarios"
+CASES = ("fault_management", "port_dp_down", "notification_alarm")
+
+
+def pytest_command(results_dir: Path, extra: Sequence[str] = (),
+                   python: str = sys.executable) -> list[str]:
+    """The scenarios as a pytest run writing its JUnit report into ``results_dir``."""
+    return [python, "-m", "pytest", "--pyargs", SCENARIOS, "-p", "no:cacheprovider",
+            f"--junitxml={results_dir / 'junit.xml'}", *extra]
+
+
+def pytest_env(case_name: str, results_dir: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` plus the case to run and where its results go (Doctor's settings names)."""
+    if case_name not in CASES:
+        raise ValueError(f"unknown Doctor case {case_name!r}; valid: {', '.join(CASES)}")
+    env = dict(base)
+    env["TEST_CASE"] = case_name
+    env["DOCTOR_RESULTS_DIR"] = os.fspath(results_dir)
+    return env
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        LOG.warning("cannot read %s: %s", path, exc)
+        return {"error": f"unreadable {path.name}: {exc}"}
+    return data if isinstance(data, dict) else {"error": f"{path.name} is not an object"}
+
+
+def result_from_run(results_dir: Path, returncode: int) -> tuple[int, dict[str, Any]]:
+    """``(result percent, details)`` for Xtesting from a finished pytest run."""
+    summary = _read(results_dir / SUMMARY_JSON)
+    profile = _read(results_dir / PROFILE_JSON)
+    details: dict[str, Any] = dict(summary or profile or {})
+    details["pytest_returncode"] = returncode
+    if summary is None and profile is None:
+        details["note"] = f"no {PROFILE_JSON} in {results_dir} (profiler off or run failed)"
+    if summary is not None:
+        verdicts = summary.get("verdicts") or {}
+        verdict_ok = bool(summary.get("runs")) and verdicts.get("PASS") == summary.get("runs")
+    elif profile is not None:
+        verdict_ok = profile.get("verdict") == "PASS"
+    else:
+        verdict_ok = True  # nothing measured: pytest's own verdict decides
+    return (100 if returncode == 0 and verdict_ok else 0), details
