@@ -11,13 +11,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from doctor_tests.profiler.components import SEGMENTS, breakdown
 from doctor_tests.profiler.model import NAMES, Profile
+from doctor_tests.profiler.report import write_json
 from doctor_tests.profiler.stats import distribution
 
 SUMMARY_JSON = "profile-summary.json"
@@ -80,3 +83,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     table = tabulate(rows, headers=["ms", "n", "min", "p50", "p95", "max"], tablefmt="simple",
                      disable_numparse=True)
     return f"{head}\n{table}"
+
+
+def write_summary(profiles: Iterable[Profile], results_dir: str | os.PathLike[str]) -> Path:
+    """Aggregate ``profiles`` into ``<results_dir>/profile-summary.json``."""
+    return write_json(aggregate(profiles), Path(results_dir) / SUMMARY_JSON)

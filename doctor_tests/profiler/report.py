@@ -124,8 +124,8 @@ def from_json(data: object) -> Profile:
     profile = Profile(threshold_ms=float(threshold))
     try:
         for name, entry in raw.items():
-            if not isinstance(entry, Mapping):
-                raise BadProfile(f"checkpoint {name} must be an object")
+            if not isinstance(entry, Mapping) or "epoch" not in entry:
+                raise BadProfile(f"checkpoint {name} must be an object with an epoch")
             profile.add(Checkpoint(name, entry["epoch"], entry.get("source") or "?",
                                    entry.get("uncertainty_ms"), entry.get("note")))
         missing = data.get("missing") or {}

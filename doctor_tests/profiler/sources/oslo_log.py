@@ -302,7 +302,8 @@ def log_candidates(
     """Checkpoint candidates from matched log events.
 
     ``alarm_servers`` maps Aodh alarm ids to the server each alarm watches, so that Aodh
-    lines count per server; ``clock`` is the offset of the host that wrote the log.
+    lines count per server; when it is given, lines about other alarms are ignored.
+    ``clock`` is the offset of the host that wrote the log.
     aodh-listener's receive line (``Received N messages in batch.``) is taken as T06 only
     for the last batch received before an alarm was triggered, since the listener receives
     every event Ceilometer publishes.
@@ -319,6 +320,8 @@ def log_candidates(
     for event in events:
         if event.checkpoint is None or event.kind == "aodh.listener.received":
             continue
+        if alarm_servers and event.alarm_id and event.alarm_id not in alarm_servers:
+            continue  # another tenant's or another run's alarm
         server = event.server_id or alarm_servers.get(event.alarm_id or "")
         note = event.detail[:200] if event.detail else None
         out.append(candidate(event.checkpoint, local(event.epoch), event.source, server=server,
