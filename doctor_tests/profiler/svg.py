@@ -170,7 +170,8 @@ def render_svg(profile: Profile) -> str:
     extra_rows = 1 + (1 if several else 0)
     lanes_bottom = lanes_top + (len(lanes) + extra_rows) * LANE_H
     axis_y = lanes_bottom + 8
-    notes = parts.notes + [v.to_json()["message"] for v in profile.order_violations()]
+    notes = parts.notes + [f"out of order (clock offset?): {v.to_json()['message']}"
+                           for v in profile.order_violations()]
     legend = [f"{cp.name} at {profile.ms(cp.name) or 0.0:.1f} ms: {cp.description} ({cp.source})"
               for cp in present]
     legend_rows = math.ceil(len(legend) / 2)
