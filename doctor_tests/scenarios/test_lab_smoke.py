@@ -1,0 +1,436 @@
+"""End-to-end smoke test of the lab: every part Doctor relies on, checked for real.
+
+Steps (one test each, sharing the servers booted once for the module):
+
+1. boot a server on each compute host, in parallel, one of them on a Neutron
+   port of a network made for the test; all ACTIVE, on their hosts, the port
+   bound to its host;
+2. force the last host's nova-compute down (2.53 form) and back: reads down, then up;
+3. reset a server to error: reads ERROR;
+4. a port bound to a host: ``data_plane_status`` DOWN, read back DOWN;
+5. an Aodh event alarm on that server's error: reset it, receive Aodh's REST
+   action on a local HTTP receiver, measure reset -> receive;
+6. take the last host's link down over SSH: Nova reports its nova-compute down,
+   then up again once the link is back.
+
+Faults go on the last compute host only (others put theirs on the first).
+Every resource carries the run's name prefix and its clean-up is registered
+when it is created; at the end nothing with that prefix may be left.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import openstack
+import pytest
+from openstack import connection
+from openstack.exceptions import NotFoundException
+
+from doctor_tests import lab
+from doctor_tests.config import LOCAL_CLOUD
+from doctor_tests.scenarios._smoke import (
+    AlarmReceiver,
+    Cleanups,
+    Observed,
+    Received,
+    compute_service,
+    create_alarm,
+    delete_alarm,
+    get_alarm,
+    leftovers,
+    netns_link_up,
+    netns_set_link_up,
+    netns_stop_command,
+    set_forced_down,
+    ssh_start_detached,
+    wait_until,
+)
+
+LOG = logging.getLogger(__name__)
+
+pytestmark = [
+    pytest.mark.lab,
+    # openstacksdk's warnings about its own internals, one per call: noise here.
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+]
+
+IMAGE = "doctor-tiny"
+SUBNET_CIDR = "198.51.100.0/24"
+LINK_DOWN_S = 25
+LINK_TIMER = "ip link set eth0 down; sleep %d; ip link set eth0 up" % LINK_DOWN_S
+LINK_FAULT = "nohup sh -c '%s' >/dev/null 2>&1 &" % LINK_TIMER
+HOST_READY_TIMEOUT = 60.0  # a host another test has faulted comes back within this
+BOOT_TIMEOUT = 60.0
+DELETE_TIMEOUT = 90.0
+STATE_TIMEOUT = 15.0
+ALARM_TIMEOUT = 15.0
+SERVICE_DOWN_TIMEOUT = 30.0  # service_down_time 10 s plus margin
+SERVICE_UP_TIMEOUT = 45.0  # after the link is back
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conn() -> Iterator[connection.Connection]:
+    cloud = openstack.connect(cloud=LOCAL_CLOUD)
+    yield cloud
+    cloud.close()
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    """This run's name prefix: everything the module creates is named with it."""
+    return "doctor-smoke-%s" % uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="module")
+def figures(pytestconfig: pytest.Config) -> Iterator[dict[str, float]]:
+    """Measured figures of the run, summed up on the terminal at the end."""
+    found: dict[str, float] = {}
+    yield found
+    for name, value in found.items():
+        LOG.info("figure %s = %.3f", name, value)
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not found:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        for name, value in found.items():
+            reporter.write_line("lab smoke: %-30s %7.3f s" % (name, value))
+
+
+@pytest.fixture(scope="module")
+def module_cleanups(conn: connection.Connection, prefix: str) -> Iterator[Cleanups]:
+    """Clean-ups of the module's resources; afterwards nothing named ``prefix`` is left."""
+    stack = Cleanups()
+    yield stack
+    try:
+        stack.run()
+    finally:
+        left = leftovers(conn, prefix)
+        assert not any(left.values()), "left behind by the smoke test: %r" % left
+
+
+@pytest.fixture
+def cleanups() -> Iterator[Cleanups]:
+    """Clean-ups of one test's resources and changes, run when the test ends."""
+    stack = Cleanups()
+    yield stack
+    stack.run()
+
+
+def _service_state_is(conn: connection.Connection, host: str, state: str) -> Observed:
+    svc = compute_service(conn, host)
+    return Observed(svc.state == state, svc)
+
+
+def _server_status_is(conn: connection.Connection, server_id: str, status: str) -> Observed:
+    now = conn.compute.get_server(server_id).status
+    return Observed(now == status, now)
+
+
+def _service_ready(conn: connection.Connection, host: str) -> Observed:
+    svc = compute_service(conn, host)
+    ok = svc.state == "up" and svc.status == "enabled" and not svc.forced_down
+    return Observed(ok, svc)
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key putting lab-compute-2 before lab-compute-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+@pytest.fixture(scope="module")
+def compute_hosts(conn: connection.Connection) -> list[str]:
+    """The nova-compute hosts, sorted, each up, enabled and not forced down."""
+    hosts = sorted({s.host for s in conn.compute.services(binary="nova-compute")},
+                   key=_natural)
+    assert hosts, "Nova lists no nova-compute service"
+    for host in hosts:
+        wait_until(functools.partial(_service_ready, conn, host), HOST_READY_TIMEOUT,
+                   "nova-compute on %s up, enabled, not forced down" % host)
+    LOG.info("compute hosts: %s", ", ".join(hosts))
+    return hosts
+
+
+@pytest.fixture(scope="module")
+def fault_host(compute_hosts: list[str]) -> str:
+    """The host this module faults: the last one."""
+    return compute_hosts[-1]
+
+
+@pytest.fixture(scope="module")
+def flavor(conn: connection.Connection, prefix: str, module_cleanups: Cleanups) -> Any:
+    made = conn.compute.create_flavor(name="%s-flavor" % prefix, ram=64, vcpus=1, disk=1)
+    module_cleanups.push("delete flavor %s" % made.id,
+                         lambda: conn.compute.delete_flavor(made.id, ignore_missing=False))
+    return made
+
+
+@pytest.fixture(scope="module")
+def network(conn: connection.Connection, prefix: str, module_cleanups: Cleanups) -> Any:
+    """A network with one subnet, made for the test."""
+    net = conn.network.create_network(name="%s-net" % prefix)
+    module_cleanups.push("delete network %s" % net.id,
+                         lambda: conn.network.delete_network(net.id, ignore_missing=False))
+    subnet = conn.network.create_subnet(name="%s-subnet" % prefix, network_id=net.id,
+                                        ip_version=4, cidr=SUBNET_CIDR)
+    module_cleanups.push("delete subnet %s" % subnet.id,
+                         lambda: conn.network.delete_subnet(subnet.id, ignore_missing=False))
+    return net
+
+
+@pytest.fixture(scope="module")
+def vm_port(conn: connection.Connection, prefix: str, network: Any,
+            module_cleanups: Cleanups) -> Any:
+    """The port the fault host's server boots on."""
+    port = conn.network.create_port(name="%s-vm-port" % prefix, network_id=network.id)
+    module_cleanups.push("delete port %s" % port.id,
+                         lambda: conn.network.delete_port(port.id, ignore_missing=False))
+    return port
+
+
+def _servers_gone(conn: connection.Connection, ids: list[str]) -> None:
+    def gone() -> Observed:
+        there = []
+        for server_id in ids:
+            try:
+                there.append(conn.compute.get_server(server_id).status)
+            except NotFoundException:
+                pass
+        return Observed(not there, there)
+
+    wait_until(gone, DELETE_TIMEOUT, "servers %s deleted" % ", ".join(ids), interval=0.5)
+
+
+@pytest.fixture(scope="module")
+def servers(conn: connection.Connection, prefix: str, compute_hosts: list[str],
+            fault_host: str, flavor: Any, vm_port: Any, module_cleanups: Cleanups,
+            figures: dict[str, float]) -> dict[str, Any]:
+    """One ACTIVE server per compute host (by host name); the fault host's on ``vm_port``."""
+    image = conn.image.find_image(IMAGE, ignore_missing=False)
+    ids: list[str] = []
+    # Runs after the deletes below (LIFO): they are all sent first, then waited for.
+    module_cleanups.push("wait until the servers are gone", lambda: _servers_gone(conn, ids))
+    started = time.monotonic()
+    made: dict[str, Any] = {}
+    for host in compute_hosts:
+        networks: Any = [{"port": vm_port.id}] if host == fault_host else "none"
+        server = conn.compute.create_server(
+            name="%s-%s" % (prefix, host), flavor_id=flavor.id, image_id=image.id,
+            networks=networks, host=host,
+        )
+        ids.append(server.id)
+        module_cleanups.push("delete server %s" % server.id,
+                             functools.partial(conn.compute.delete_server, server.id))
+        made[host] = server
+        LOG.info("booting %s on %s", server.id, host)
+
+    def all_active() -> Observed:
+        now = {host: conn.compute.get_server(s.id) for host, s in made.items()}
+        for host, s in now.items():
+            if s.status == "ERROR":
+                pytest.fail("server %s on %s went ERROR while booting: %s"
+                            % (s.id, host, s.fault))
+        return Observed(all(s.status == "ACTIVE" for s in now.values()),
+                        {host: s.status for host, s in now.items()})
+
+    wait_until(all_active, BOOT_TIMEOUT, "servers ACTIVE on %s" % ", ".join(compute_hosts),
+               interval=0.3)
+    figures["boot_all_servers_s"] = time.monotonic() - started
+    return {host: conn.compute.get_server(s.id) for host, s in made.items()}
+
+
+@pytest.fixture
+def receiver() -> Iterator[AlarmReceiver]:
+    recv = AlarmReceiver(path="/alarm/%s" % uuid.uuid4().hex[:8]).start()
+    yield recv
+    recv.stop()
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+def test_servers_active_on_each_host(conn: connection.Connection, servers: dict[str, Any],
+                                     compute_hosts: list[str], fault_host: str,
+                                     vm_port: Any, figures: dict[str, float],
+                                     record_property: Any) -> None:
+    """A server on each host, ACTIVE; the fault host's port is bound to that host."""
+    record_property("boot_all_servers_s", round(figures["boot_all_servers_s"], 3))
+    assert sorted(servers) == compute_hosts
+    for host, server in servers.items():
+        assert server.status == "ACTIVE", server
+        assert server.compute_host == host, (server.id, server.compute_host, host)
+
+    def bound() -> Observed:
+        port = conn.network.get_port(vm_port.id)
+        seen = (port.device_id, port.binding_host_id, port.binding_vif_type, port.status)
+        ok = (port.device_id == servers[fault_host].id and port.binding_host_id == fault_host
+              and port.binding_vif_type not in (None, "", "unbound", "binding_failed"))
+        return Observed(ok, seen)
+
+    wait_until(bound, STATE_TIMEOUT, "port %s bound to %s" % (vm_port.id, fault_host))
+
+
+def test_force_down_and_back(conn: connection.Connection, fault_host: str,
+                             cleanups: Cleanups) -> None:
+    """forced_down true -> nova-compute reads down; false -> reads up again."""
+    wait_until(lambda: _service_ready(conn, fault_host), HOST_READY_TIMEOUT,
+               "nova-compute on %s ready" % fault_host)
+    svc = compute_service(conn, fault_host)
+    cleanups.push("clear forced_down on %s" % fault_host,
+                  lambda: set_forced_down(conn, svc.id, False))
+
+    set_forced_down(conn, svc.id, True)
+    wait_until(lambda: _service_state_is(conn, fault_host, "down"), STATE_TIMEOUT,
+               "nova-compute on %s to read down when forced" % fault_host)
+
+    set_forced_down(conn, svc.id, False)
+    wait_until(lambda: _service_ready(conn, fault_host), STATE_TIMEOUT,
+               "nova-compute on %s to read up once forced_down is cleared" % fault_host)
+
+
+def test_reset_state_reads_error(conn: connection.Connection, servers: dict[str, Any],
+                                 compute_hosts: list[str]) -> None:
+    """os-resetState error -> the server reads ERROR."""
+    server = servers[compute_hosts[0]]
+    conn.compute.reset_server_state(server, "error")
+    wait_until(lambda: _server_status_is(conn, server.id, "ERROR"), STATE_TIMEOUT,
+               "server %s to read ERROR" % server.id)
+
+
+def test_port_data_plane_status_down(conn: connection.Connection, prefix: str, network: Any,
+                                     fault_host: str, cleanups: Cleanups) -> None:
+    """A port bound to a host: found by its host, data_plane_status DOWN reads back DOWN."""
+    port = conn.network.create_port(name="%s-dp-port" % prefix, network_id=network.id,
+                                    binding_host_id=fault_host)
+    cleanups.push("delete port %s" % port.id,
+                  lambda: conn.network.delete_port(port.id, ignore_missing=False))
+    assert port.binding_host_id == fault_host, port
+    assert port.binding_vif_type not in ("unbound", "binding_failed"), port
+
+    on_host = {p.id for p in conn.network.ports(**{"binding:host_id": fault_host})}
+    assert port.id in on_host, "port %s not listed on host %s" % (port.id, fault_host)
+
+    conn.network.update_port(port, data_plane_status="DOWN")
+    assert conn.network.get_port(port.id).data_plane_status == "DOWN"
+
+
+def _trait(traits: list[Any], name: str) -> list[Any]:
+    """Values of trait ``name``: Ceilometer sends ``[name, type, value]`` triples."""
+    values = []
+    for trait in traits:
+        if isinstance(trait, dict):
+            if trait.get("name") == name:
+                values.append(trait.get("value"))
+        elif trait and trait[0] == name:
+            values.append(trait[-1])
+    return values
+
+
+def test_event_alarm_calls_receiver(conn: connection.Connection, prefix: str,
+                                    servers: dict[str, Any], fault_host: str,
+                                    receiver: AlarmReceiver, cleanups: Cleanups,
+                                    figures: dict[str, float],
+                                    record_property: Any) -> None:
+    """Event alarm on the server's error -> reset it -> Aodh POSTs to the receiver."""
+    server = servers[fault_host]
+    if conn.compute.get_server(server.id).status != "ACTIVE":  # only one host: step 3's server
+        conn.compute.reset_server_state(server, "active")
+        wait_until(lambda: _server_status_is(conn, server.id, "ACTIVE"), STATE_TIMEOUT,
+                   "server %s back to ACTIVE" % server.id)
+
+    alarm = create_alarm(conn, {
+        "name": "%s-alarm" % prefix,
+        "type": "event",
+        "severity": "critical",
+        "repeat_actions": False,
+        "alarm_actions": [receiver.url],
+        "event_rule": {
+            "event_type": "compute.instance.update",
+            "query": [
+                {"field": "traits.instance_id", "op": "eq", "type": "string",
+                 "value": server.id},
+                {"field": "traits.state", "op": "eq", "type": "string", "value": "error"},
+            ],
+        },
+    })
+    alarm_id = alarm["alarm_id"]
+    cleanups.push("delete alarm %s" % alarm_id, lambda: delete_alarm(conn, alarm_id))
+    LOG.info("alarm %s on server %s -> %s", alarm_id, server.id, receiver.url)
+
+    reset_at = time.monotonic()
+    conn.compute.reset_server_state(server, "error")
+
+    def ours(call: Received) -> bool:
+        return isinstance(call.body, dict) and call.body.get("alarm_id") == alarm_id
+
+    call = receiver.wait_for(ours, ALARM_TIMEOUT, "Aodh's POST for alarm %s" % alarm_id)
+    latency = call.at - reset_at
+    figures["reset_to_alarm_s"] = latency
+    record_property("reset_to_alarm_s", round(latency, 4))
+    LOG.info("reset -> alarm action: %.0f ms", latency * 1000)
+
+    body = call.body
+    assert body["current"] == "alarm", body
+    assert body["reason_data"]["type"] == "event", body
+    event = body["reason_data"]["event"]
+    assert event["event_type"] == "compute.instance.update", event
+    assert server.id in _trait(event["traits"], "instance_id"), event["traits"]
+    assert "error" in _trait(event["traits"], "state"), event["traits"]
+    assert get_alarm(conn, alarm_id)["state"] == "alarm"
+
+
+def test_link_down_reports_compute_down(conn: connection.Connection, fault_host: str,
+                                        cleanups: Cleanups, figures: dict[str, float],
+                                        record_property: Any) -> None:
+    """Link down on the host over SSH -> Nova reads its nova-compute down, then up again."""
+    hosts = {h.name: h for h in lab.hosts()}
+    assert fault_host in hosts and hosts[fault_host].namespace, (fault_host, hosts)
+    address, namespace = hosts[fault_host].address, fault_host
+    wait_until(lambda: _service_ready(conn, fault_host), HOST_READY_TIMEOUT,
+               "nova-compute on %s ready" % fault_host)
+
+    # Registered before the fault: the link comes back even if a step below fails.
+    cleanups.push("nova-compute on %s up again" % fault_host,
+                  lambda: wait_until(lambda: _service_ready(conn, fault_host),
+                                     SERVICE_UP_TIMEOUT, "nova-compute on %s up" % fault_host))
+    cleanups.push("link up on %s" % fault_host, lambda: netns_set_link_up(namespace))
+    # A step failed early: the host's timer must not bring the link up in a later run.
+    cleanups.push("link timer stopped on %s" % fault_host,
+                  lambda: netns_stop_command(namespace, ["sh", "-c", LINK_TIMER]))
+
+    LOG.info("taking eth0 of %s (%s) down for %d s", fault_host, address, LINK_DOWN_S)
+    fault_at = time.monotonic()
+    status = ssh_start_detached(address, LINK_FAULT, key=lab.lab_dir() / "ssh" / "id_ed25519",
+                                known_hosts=lab.lab_dir() / "ssh" / "known_hosts")
+    assert status in (0, None), "fault command exited %s on %s" % (status, address)
+    wait_until(lambda: not netns_link_up(namespace), 5.0, "eth0 of %s down" % namespace)
+
+    wait_until(lambda: _service_state_is(conn, fault_host, "down"), SERVICE_DOWN_TIMEOUT,
+               "Nova to report nova-compute on %s down" % fault_host,
+               interval=0.25)
+    down_s = time.monotonic() - fault_at
+    assert not compute_service(conn, fault_host).forced_down
+
+    wait_until(lambda: netns_link_up(namespace), LINK_DOWN_S + 10.0,
+               "eth0 of %s up again (the host's own timer)" % namespace, interval=0.25)
+    link_up_at = time.monotonic()
+    wait_until(lambda: _service_ready(conn, fault_host), SERVICE_UP_TIMEOUT,
+               "Nova to report nova-compute on %s up again" % fault_host, interval=0.25)
+    up_s = time.monotonic() - link_up_at
+
+    figures["link_down_to_service_down_s"] = down_s
+    figures["link_up_to_service_up_s"] = up_s
+    record_property("link_down_to_service_down_s", round(down_s, 3))
+    record_property("link_up_to_service_up_s", round(up_s, 3))
+    LOG.info("link down -> service down %.1f s; link up -> service up %.1f s", down_s, up_s)
