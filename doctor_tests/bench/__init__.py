@@ -1,0 +1,1 @@
+"""``doctor bench``: scale and speed of the fault path, measured on the lab."""
