@@ -74,6 +74,7 @@ class Settings:
     deploy_scenario: str | None = None
     node_name: str | None = None
     build_tag: str | None = None
+    fault_host: str | None = None
 
     @property
     def inspector_url(self) -> str:
@@ -275,6 +276,8 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("deploy_scenario", "DEPLOY_SCENARIO", _name, "CI deploy scenario name"),
     _Spec("node_name", "NODE_NAME", _name, "CI pod name"),
     _Spec("build_tag", "BUILD_TAG", _name, "CI build tag"),
+    _Spec("fault_host", "DOCTOR_FAULT_HOST", _name,
+          "compute host to fail (default: the first nova-compute host that is up)"),
 )
 _BY_FIELD = {spec.field: spec for spec in SPECS}
 
