@@ -370,7 +370,7 @@ def add_pytest_options(parser: Any) -> None:
     """Declare one ``--option`` per setting (all default ``None``) in the "doctor" group."""
     group = parser.getgroup("doctor", "Doctor fault-management suite")
     group.addoption(
-        "--config-file",
+        "--doctor-config",
         dest="doctor_config_file",
         default=None,
         help=f"YAML settings file (env {CONFIG_FILE_ENV}; default etc/doctor.yaml)",

@@ -272,7 +272,7 @@ def test_pytest_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         config.settings_from_pytest(_FakeConfig(ns))
 
     path = write(tmp_path, "image_name: from-option-file\n")
-    ns = parser.argparser.parse_args(["--config-file", str(path)])
+    ns = parser.argparser.parse_args(["--doctor-config", str(path)])
     assert config.settings_from_pytest(_FakeConfig(ns)).image_name == "from-option-file"
 
 

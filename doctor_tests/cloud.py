@@ -1,0 +1,116 @@
+"""Connections to the cloud under test (openstacksdk) and small Aodh helpers.
+
+Credentials come only from clouds.yaml (``OS_CLOUD``) or the ``OS_*``
+variables; the suite's own settings never hold them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import openstack
+from openstack.connection import Connection
+
+LOG = logging.getLogger(__name__)
+
+API_TIMEOUT_S = 60.0
+
+
+class CloudError(RuntimeError):
+    """An API answered something the suite cannot go on with; says which call and why."""
+
+
+def admin_connection(cloud: str | None) -> Connection:
+    """The admin connection: ``cloud`` names a clouds.yaml entry; None means OS_*."""
+    return openstack.connect(cloud=cloud, api_timeout=API_TIMEOUT_S)
+
+
+def scoped_connection(admin: Connection, project_id: str, username: str | None = None,
+                      password: str | None = None) -> Connection:
+    """A connection scoped to ``project_id``: as another user, or as the admin user."""
+    auth = dict(admin.config.config["auth"])
+    for key in ("project_name", "project_id", "project_domain_name", "project_domain_id",
+                "tenant_name", "tenant_id"):
+        auth.pop(key, None)
+    auth["project_id"] = project_id
+    if username is not None:
+        for key in ("username", "user_id", "user_domain_name", "user_domain_id", "password",
+                    "token", "application_credential_id", "application_credential_secret"):
+            auth.pop(key, None)
+        auth.update(username=username, password=password, user_domain_id="default")
+    return openstack.connect(
+        auth=auth,
+        auth_type="password",
+        region_name=admin.config.get_region_name(),
+        interface=admin.config.get_interface(),
+        api_timeout=API_TIMEOUT_S,
+    )
+
+
+def _json(resp: Any, what: str, expected: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
+    if resp.status_code not in expected:
+        raise CloudError("%s answered %s: %s" % (what, resp.status_code, resp.text[:500]))
+    return resp.json() if resp.content else None
+
+
+def create_alarm(conn: Connection, body: dict[str, Any]) -> dict[str, Any]:
+    resp = conn.alarm.post("/alarms", json=body, raise_exc=False)
+    return dict(_json(resp, "Aodh POST /alarms (%s)" % body.get("name")))
+
+
+def get_alarm(conn: Connection, alarm_id: str) -> dict[str, Any]:
+    return dict(_json(conn.alarm.get("/alarms/%s" % alarm_id, raise_exc=False),
+                      "Aodh GET /alarms/%s" % alarm_id))
+
+
+def delete_alarm(conn: Connection, alarm_id: str) -> None:
+    resp = conn.alarm.delete("/alarms/%s" % alarm_id, raise_exc=False)
+    if resp.status_code == 404:
+        raise openstack.exceptions.NotFoundException("alarm %s" % alarm_id)
+    _json(resp, "Aodh DELETE /alarms/%s" % alarm_id)
+
+
+def list_alarms(conn: Connection) -> list[dict[str, Any]]:
+    return list(_json(conn.alarm.get("/alarms", raise_exc=False), "Aodh GET /alarms"))
+
+
+def alarm_history(conn: Connection, alarm_id: str) -> list[dict[str, Any]]:
+    return list(_json(conn.alarm.get("/alarms/%s/history" % alarm_id, raise_exc=False),
+                      "Aodh GET /alarms/%s/history" % alarm_id))
+
+
+def event_alarm_body(name: str, server_id: str, action_url: str, *, severity: str = "critical",
+                     repeat_actions: bool = False, state: str = "error",
+                     event_type: str = "compute.instance.update") -> dict[str, Any]:
+    """An Aodh event alarm that fires when ``server_id`` goes to ``state``."""
+    return {
+        "name": name,
+        "type": "event",
+        "severity": severity,
+        "repeat_actions": repeat_actions,
+        "alarm_actions": [action_url],
+        "event_rule": {
+            "event_type": event_type,
+            "query": [
+                {"field": "traits.instance_id", "op": "eq", "type": "string",
+                 "value": server_id},
+                {"field": "traits.state", "op": "eq", "type": "string", "value": state},
+            ],
+        },
+    }
+
+
+def compute_services(conn: Connection, binary: str = "nova-compute") -> list[Any]:
+    return [s for s in conn.compute.services() if s.binary == binary]
+
+
+def set_forced_down(conn: Connection, host: str, forced: bool) -> None:
+    """Force (or un-force) ``host``'s nova-compute, in the 2.53 form (service id)."""
+    for svc in compute_services(conn):
+        if svc.host == host:
+            resp = conn.compute.put("/os-services/%s" % svc.id, json={"forced_down": forced},
+                                    microversion="2.53", raise_exc=False)
+            _json(resp, "PUT /os-services/%s forced_down=%s" % (svc.id, forced))
+            return
+    raise CloudError("no nova-compute service on host %r" % host)

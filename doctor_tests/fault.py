@@ -1,0 +1,155 @@
+"""A real fault: a compute host's link taken down, on the host, reached over SSH.
+
+The host runs a small script in the background that writes the moment it
+takes the link down (T00, by the host's clock), takes it down, keeps it down
+for the fault's duration and brings it up again. The runner reads that time
+back over SSH once the host answers again. Host keys are always verified: an
+unknown or changed key is an error that names the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from doctor_tests.waiting import wait_until
+
+LOG = logging.getLogger(__name__)
+
+
+class SshError(RuntimeError):
+    """SSH to a host failed; names the host, its address and why."""
+
+    def __init__(self, host: str, address: str, reason: str) -> None:
+        self.host, self.address, self.reason = host, address, reason
+        super().__init__("SSH to %s (%s) failed: %s" % (host, address, reason))
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    address: str
+    user: str
+    key_file: Path
+    known_hosts: Path
+
+
+class HostShell:
+    """One SSH connection to a host; ``run`` a command and get (rc, stdout, stderr)."""
+
+    def __init__(self, target: SshTarget, timeout: float = 10.0) -> None:
+        self.target = target
+        client = paramiko.SSHClient()
+        try:
+            client.load_host_keys(str(target.known_hosts))
+        except OSError as exc:
+            raise SshError(target.host, target.address,
+                           "cannot read known hosts %s: %s" % (target.known_hosts, exc)) from exc
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(target.address, username=target.user,
+                           key_filename=str(target.key_file), timeout=timeout,
+                           banner_timeout=timeout, auth_timeout=timeout,
+                           allow_agent=False, look_for_keys=False)
+        except paramiko.BadHostKeyException as exc:
+            raise SshError(target.host, target.address,
+                           "its host key CHANGED (not the one in %s)" % target.known_hosts) from exc
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise SshError(target.host, target.address,
+                               "its host key is unknown (not in %s)" % target.known_hosts) from exc
+            raise SshError(target.host, target.address, str(exc)) from exc
+        except (TimeoutError, OSError) as exc:
+            raise SshError(target.host, target.address, str(exc)) from exc
+        self._client = client
+
+    def run(self, command: str, timeout: float = 30.0) -> tuple[int, str, str]:
+        try:
+            _, out, err = self._client.exec_command(command, timeout=timeout)
+            rc = out.channel.recv_exit_status()
+            return rc, out.read().decode(), err.read().decode()
+        except (TimeoutError, paramiko.SSHException, OSError) as exc:
+            raise SshError(self.target.host, self.target.address,
+                           "running %r: %s" % (command.split()[0], exc)) from exc
+
+    def check(self, command: str, timeout: float = 30.0) -> str:
+        rc, out, err = self.run(command, timeout)
+        if rc != 0:
+            raise SshError(self.target.host, self.target.address,
+                           "%r exited %d: %s" % (command, rc, (err or out).strip()[:300]))
+        return out
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _script(fault_id: str, address: str, duration_s: float) -> str:
+    """The host-side script: T00 to a file, link down, wait the fault out, link up."""
+    state = "/tmp/doctor-fault-%s" % fault_id
+    return (
+        "dev=$(ip -o -4 addr show"
+        " | awk -v a=%(addr)s '{split($4, p, \"/\")} p[1] == a {print $2}');"
+        " [ -n \"$dev\" ] || { echo 'no device carries %(addr)s' >&2; exit 3; };"
+        " echo \"$dev\" > %(state)s.dev;"
+        " nohup setsid sh -c \"date +%%s.%%N > %(state)s.time; ip link set $dev down;"
+        " sleep %(dur)s; ip link set $dev up; date +%%s.%%N > %(state)s.up\""
+        " > /dev/null 2>&1 < /dev/null & echo $!"
+    ) % {"addr": shlex.quote(address), "state": state, "dur": "%.3f" % duration_s}
+
+
+@dataclass
+class LinkFault:
+    """Takes ``target``'s link down for ``duration_s``; ``restore`` is the runner's way back."""
+
+    target: SshTarget
+    duration_s: float
+    restore_link: Callable[[], None]
+    fault_id: str = ""
+    injected: bool = False
+
+    def inject(self) -> None:
+        """Start the fault (returns at once; the link goes down a moment later)."""
+        self.fault_id = uuid.uuid4().hex[:12]
+        shell = HostShell(self.target)
+        try:
+            pid = shell.check(_script(self.fault_id, self.target.address, self.duration_s)).strip()
+        finally:
+            shell.close()
+        self.injected = True
+        LOG.info("fault %s: link of %s (%s) going down for %.1f s (host pid %s)",
+                 self.fault_id, self.target.host, self.target.address, self.duration_s, pid)
+
+    def restore(self) -> None:
+        """Bring the link back from the runner's side (safe to call at any time)."""
+        if self.injected:
+            self.restore_link()
+
+    def wait_reachable(self, timeout: float) -> None:
+        def answers() -> bool:
+            try:
+                with socket.create_connection((self.target.address, 22), timeout=1.0):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
+                   % (self.target.host, self.target.address), interval=0.2)
+
+    def fault_time(self, timeout: float = 60.0) -> float:
+        """T00: when the host took its link down, by the host's clock (read over SSH)."""
+        self.wait_reachable(timeout)
+        shell = HostShell(self.target)
+        try:
+            out = shell.check("cat /tmp/doctor-fault-%s.time" % self.fault_id)
+            shell.run("rm -f /tmp/doctor-fault-%s.time /tmp/doctor-fault-%s.dev"
+                      % (self.fault_id, self.fault_id))
+        finally:
+            shell.close()
+        return float(out.strip())

@@ -1,0 +1,99 @@
+"""Checks before a scenario changes anything: each failure says what to fix."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from typing import Any
+
+from openstack.connection import Connection
+
+from doctor_tests import cloud
+
+LOG = logging.getLogger(__name__)
+
+
+class PreflightError(RuntimeError):
+    """The cloud is not ready for the scenario; the message says what to fix."""
+
+
+def _version_tuple(v: str | None) -> tuple[int, int]:
+    if not v:
+        return (0, 0)
+    major, _, minor = v.partition(".")
+    return int(major), int(minor or 0)
+
+
+def check_cloud(admin: Connection, need_microversion: str = "2.11",
+                need_extensions: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Keystone, Nova (with ``need_microversion``), Neutron and Aodh answer."""
+    facts: dict[str, Any] = {}
+    try:
+        admin.authorize()
+    except Exception as exc:  # noqa: BLE001 - say what failed, whatever it was
+        raise PreflightError("Keystone: cannot get a token with the configured credentials "
+                             "(OS_CLOUD / OS_*): %s" % exc) from exc
+    try:
+        data = admin.compute.get_endpoint_data()
+    except Exception as exc:  # noqa: BLE001
+        raise PreflightError("Nova: the compute API does not answer: %s" % exc) from exc
+    max_mv = getattr(data, "max_microversion", None)
+    max_s = "%d.%d" % max_mv if isinstance(max_mv, tuple) else str(max_mv)
+    if _version_tuple(max_s) < _version_tuple(need_microversion):
+        raise PreflightError("Nova offers microversions up to %s; Doctor needs >= %s "
+                             "(os-services force-down)" % (max_s, need_microversion))
+    facts["nova_max_microversion"] = max_s
+    try:
+        aliases = {e.alias for e in admin.network.extensions()}
+    except Exception as exc:  # noqa: BLE001
+        raise PreflightError("Neutron: the network API does not answer: %s" % exc) from exc
+    missing = [a for a in need_extensions if a not in aliases]
+    if missing:
+        raise PreflightError("Neutron lacks the extension(s) %s; enable the extension driver "
+                             "(ml2 extension_drivers = data_plane_status)" % ", ".join(missing))
+    facts["neutron_data_plane_status"] = "data-plane-status" in aliases
+    try:
+        cloud.list_alarms(admin)
+    except Exception as exc:  # noqa: BLE001
+        raise PreflightError("Aodh: the alarming API does not answer (is Aodh in the catalog, "
+                             "service type 'alarming'?): %s" % exc) from exc
+    return facts
+
+
+def check_consumer(action_url: str, received: Any, timeout: float = 5.0) -> None:
+    """POST a synthetic alarm to the consumer and see it recorded (then forget it)."""
+    body = {"alarm_id": "preflight", "alarm_name": "doctor-preflight", "severity": "low",
+            "previous": "ok", "current": "alarm", "reason": "preflight",
+            "reason_data": {"type": "event", "event": {"event_type": "preflight",
+                                                       "traits": []}}}
+    req = urllib.request.Request(action_url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status = resp.status
+    except OSError as exc:
+        raise PreflightError("the consumer at %s does not answer: %s (Aodh's notifier must "
+                             "reach this address)" % (action_url, exc)) from exc
+    if status != 200 or not any(a.alarm_id == "preflight" for a in received.alarms()):
+        raise PreflightError("the consumer at %s answered %s but recorded nothing"
+                             % (action_url, status))
+    received.clear()
+    LOG.info("preflight: consumer answers at %s (%.0f ms)", action_url,
+             (time.monotonic() - started) * 1000)
+
+
+def check_event_alarm_cache(ttl: int | None, installer: str) -> float:
+    """Seconds to wait after creating alarms so Aodh's listener sees them (0 when the cache
+    is off). Raises on the lab, where the cache must be off."""
+    if ttl == 0:
+        return 0.0
+    if installer == "local":
+        raise PreflightError("the lab's Aodh caches event alarms (event_alarm_cache_ttl = %s in "
+                             "aodh.conf); run 'doctor lab up' to set it to 0" % ttl)
+    wait = float(ttl if ttl is not None else 60)
+    LOG.warning("Aodh's event_alarm_cache_ttl is %s on this cloud: waiting %.0f s after "
+                "creating alarms (set it to 0 with playbooks/prepare.yml)", ttl, wait)
+    return wait

@@ -1,0 +1,195 @@
+"""The cloud resources a scenario needs, each with its clean-up registered first.
+
+A run gets its own project (``doctor-<id>``) with a member user, so nothing it
+makes can be confused with anything else; servers and alarms are made by the
+admin user scoped to that project, so the project owns them (Aodh matches event
+alarms by the event's project) while the admin may still place servers on a
+chosen host.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from openstack.connection import Connection
+
+from doctor_tests import cloud
+from doctor_tests.cleanup import Cleanup
+from doctor_tests.waiting import wait_until
+
+LOG = logging.getLogger(__name__)
+
+PREFIX = "doctor-"
+BOOT_TIMEOUT_S = 600.0
+DELETE_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Tenant:
+    """A run's project: its id, the member user and the connections to use."""
+
+    name: str
+    project_id: str
+    member_name: str
+    member_password: str = field(repr=False)
+    admin: Connection = field(repr=False)  # admin user scoped to this project
+    member: Connection = field(repr=False)
+
+
+def run_name() -> str:
+    return PREFIX + uuid.uuid4().hex[:8]
+
+
+def _delete_project(admin: Connection, name: str) -> None:
+    project = admin.identity.find_project(name, domain_id="default")
+    if project is not None:
+        admin.identity.delete_project(project)
+
+
+def _delete_user(admin: Connection, name: str) -> None:
+    user = admin.identity.find_user(name, domain_id="default")
+    if user is not None:
+        admin.identity.delete_user(user)
+
+
+def create_tenant(admin: Connection, cleanup: Cleanup, name: str) -> Tenant:
+    """Project ``name`` with member user ``name``-member; the admin user gets admin there."""
+    cleanup.add("project %s" % name, _delete_project, admin, name)
+    project = admin.identity.create_project(name=name, domain_id="default",
+                                            description="Doctor test run (removed at the end)")
+    member_name = name + "-member"
+    password = secrets.token_urlsafe(18)
+    cleanup.add("user %s" % member_name, _delete_user, admin, member_name)
+    user = admin.identity.create_user(name=member_name, password=password, domain_id="default",
+                                      default_project_id=project.id)
+    member_role = admin.identity.find_role("member")
+    admin_role = admin.identity.find_role("admin")
+    if member_role is None or admin_role is None:
+        raise cloud.CloudError("Keystone has no 'member' or 'admin' role")
+    admin.identity.assign_project_role_to_user(project, user, member_role)
+    me = admin.identity.get_user(admin.current_user_id)
+    admin.identity.assign_project_role_to_user(project, me, admin_role)
+    LOG.info("project %s (%s) with user %s", name, project.id, member_name)
+    return Tenant(name, project.id, member_name, password,
+                  cloud.scoped_connection(admin, project.id),
+                  cloud.scoped_connection(admin, project.id, member_name, password))
+
+
+def ensure_image(admin: Connection, cleanup: Cleanup, name: str) -> Any:
+    """The image ``name``; made (a tiny raw disk) and removed afterwards if missing."""
+    image = admin.image.find_image(name)
+    if image is not None:
+        return image
+    cleanup.add("image %s" % name, lambda: [admin.image.delete_image(i)
+                                            for i in admin.image.images(name=name)])
+    with tempfile.NamedTemporaryFile(suffix=".img") as f:
+        f.write(b"\0" * 65536)
+        f.flush()
+        image = admin.image.create_image(name=name, filename=f.name, disk_format="raw",
+                                         container_format="bare", visibility="public",
+                                         wait=True)
+    LOG.info("made image %s (%s)", name, image.id)
+    return image
+
+
+def create_flavor(admin: Connection, cleanup: Cleanup, name: str) -> Any:
+    def _delete() -> None:
+        flavor = admin.compute.find_flavor(name, ignore_missing=True)
+        if flavor is not None:
+            admin.compute.delete_flavor(flavor)
+
+    cleanup.add("flavor %s" % name, _delete)
+    return admin.compute.create_flavor(name=name, ram=64, vcpus=1, disk=0)
+
+
+def create_network(conn: Connection, cleanup: Cleanup, name: str) -> Any:
+    """A network and an IPv4 subnet (documentation range, never routed) in conn's project."""
+    def _delete() -> None:
+        for port in conn.network.ports(network_id=net.id):
+            conn.network.delete_port(port, ignore_missing=True)
+        conn.network.delete_network(net, ignore_missing=True)
+
+    net = conn.network.create_network(name=name)
+    cleanup.add("network %s" % name, _delete)
+    conn.network.create_subnet(network_id=net.id, name=name, ip_version=4,
+                               cidr="192.0.2.0/24", enable_dhcp=False)
+    return net
+
+
+def _servers_named(conn: Connection, prefix: str) -> list[Any]:
+    return [s for s in conn.compute.servers(name="^%s" % prefix) if s.name.startswith(prefix)]
+
+
+def _delete_servers(conn: Connection, prefix: str) -> None:
+    for server in _servers_named(conn, prefix):
+        conn.compute.delete_server(server, ignore_missing=True)
+    wait_until(lambda: not _servers_named(conn, prefix), DELETE_TIMEOUT_S,
+               "servers %s* to be deleted" % prefix, interval=0.5)
+
+
+def boot_servers(conn: Connection, cleanup: Cleanup, prefix: str, count: int, host: str,
+                 flavor: Any, image: Any, network: Any | None,
+                 concurrency: int = 8) -> list[Any]:
+    """Boot ``count`` servers on ``host`` in parallel; wait until all are ACTIVE."""
+    cleanup.add("servers %s*" % prefix, _delete_servers, conn, prefix)
+    names = ["%s-%03d" % (prefix, i) for i in range(count)]
+    nets: Any = [{"uuid": network.id}] if network is not None else "none"
+
+    def boot(name: str) -> Any:
+        return conn.compute.create_server(name=name, flavor_id=flavor.id, image_id=image.id,
+                                          networks=nets, host=host)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=min(concurrency, count)) as pool:
+        created = list(pool.map(boot, names))
+    ids = {s.id for s in created}
+    last_log = [0.0]
+
+    def all_active() -> list[Any] | None:
+        servers = [s for s in _servers_named(conn, prefix) if s.id in ids]
+        errors = [s for s in servers if s.status == "ERROR"]
+        if errors:
+            raise cloud.CloudError("server %s went to ERROR while booting on %s: %s" % (
+                errors[0].name, host, getattr(errors[0], "fault", None)))
+        active = [s for s in servers if s.status == "ACTIVE"]
+        if time.monotonic() - last_log[0] > 5:
+            last_log[0] = time.monotonic()
+            LOG.info("booting on %s: %d/%d ACTIVE after %.0f s", host, len(active), count,
+                     time.monotonic() - started)
+        return active if len(active) == count else None
+
+    servers = wait_until(all_active, BOOT_TIMEOUT_S, "%d servers %s* ACTIVE on %s"
+                         % (count, prefix, host), interval=0.5)
+    wrong = [s.name for s in servers if s.compute_host != host]
+    if wrong:
+        raise cloud.CloudError("servers %s landed elsewhere than %s" % (wrong, host))
+    LOG.info("%d servers ACTIVE on %s in %.1f s", count, host, time.monotonic() - started)
+    return sorted(servers, key=lambda s: s.name)
+
+
+def create_alarms(conn: Connection, cleanup: Cleanup, prefix: str, servers: Sequence[Any],
+                  action_url: str, **kwargs: Any) -> dict[str, str]:
+    """One event alarm per server (error state); returns alarm id -> server id."""
+    def _delete() -> None:
+        for alarm in cloud.list_alarms(conn):
+            if str(alarm.get("name", "")).startswith(prefix):
+                cloud.delete_alarm(conn, alarm["alarm_id"])
+
+    cleanup.add("alarms %s*" % prefix, _delete)
+    out: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        bodies = [cloud.event_alarm_body(s.name + "-alarm", s.id, action_url, **kwargs)
+                  for s in servers]
+        made = pool.map(lambda b: cloud.create_alarm(conn, b), bodies)
+        for server, alarm in zip(servers, made, strict=True):
+            out[alarm["alarm_id"]] = server.id
+    LOG.info("%d event alarms created", len(out))
+    return out

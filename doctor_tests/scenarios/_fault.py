@@ -1,0 +1,223 @@
+"""One host fault, end to end: the parts, the resources, the fault and what it produced.
+
+Used by the fault-management and port data-plane scenarios. Every change to
+the cloud goes through the run's :class:`~doctor_tests.cleanup.Cleanup`, with
+its undo registered first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from openstack.connection import Connection
+
+from doctor_tests import cloud, resources
+from doctor_tests.cleanup import Cleanup
+from doctor_tests.config import Settings
+from doctor_tests.consumer import Consumer
+from doctor_tests.fault import LinkFault
+from doctor_tests.inspector import Inspector, InspectorServer
+from doctor_tests.inspector.openstack_backend import OpenStackActions
+from doctor_tests.monitor.monitor import DownEvent, Monitor
+from doctor_tests.profiler import report
+from doctor_tests.profiler.assemble import assemble_profile
+from doctor_tests.profiler.model import Profile
+from doctor_tests.profiler.sources.clock import ClockOffset
+from doctor_tests.profiler.sources.recorder import BusRecorder
+from doctor_tests.scenarios._env import LabEnv
+from doctor_tests.waiting import wait_until
+
+LOG = logging.getLogger(__name__)
+
+
+def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
+    """(host to fail, another host for the servers that must not alarm)."""
+    services = sorted(cloud.compute_services(admin), key=lambda s: s.host)
+    healthy = [s.host for s in services
+               if s.state == "up" and s.status == "enabled" and not s.is_forced_down]
+    if wanted is not None:
+        if wanted not in [s.host for s in services]:
+            raise cloud.CloudError("DOCTOR_FAULT_HOST=%r is not a nova-compute host; known: %s"
+                                   % (wanted, ", ".join(s.host for s in services)))
+        if wanted not in healthy:
+            raise cloud.CloudError("DOCTOR_FAULT_HOST=%r is not up and enabled" % wanted)
+    target = wanted or (healthy[0] if healthy else None)
+    others = [h for h in healthy if h != target]
+    if target is None or not others:
+        raise cloud.CloudError("the scenario needs two healthy nova-compute hosts (one to fail, "
+                               "one that must not alarm); healthy: %s" % (healthy or "none"))
+    return target, others[0]
+
+
+@dataclass
+class FaultRun:
+    """The state of one scenario run."""
+
+    settings: Settings
+    admin: Connection
+    env: LabEnv
+    cleanup: Cleanup
+    consumer: Consumer
+    action_url: str
+    name: str = field(default_factory=resources.run_name)
+    host: str = ""
+    other_host: str = ""
+    tenant: resources.Tenant | None = None
+    servers: list[Any] = field(default_factory=list)          # on the failed host
+    other_servers: list[Any] = field(default_factory=list)    # elsewhere
+    alarms: dict[str, str] = field(default_factory=dict)      # alarm id -> server id
+    ports: list[Any] = field(default_factory=list)
+    inspector: Inspector | None = None
+    monitor: Monitor | None = None
+    fault: LinkFault | None = None
+    bus: BusRecorder | None = None
+    down_event: DownEvent | None = None
+    t00: float | None = None
+    started: float = field(default_factory=time.time)
+
+    # --- set-up -------------------------------------------------------------------------
+    def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0) -> None:
+        s = self.settings
+        self.host, self.other_host = choose_hosts(self.admin, s.fault_host)
+        LOG.info("run %s: failing %s, control servers on %s", self.name, self.host,
+                 self.other_host)
+        self.tenant = resources.create_tenant(self.admin, self.cleanup, self.name)
+        conn = self.tenant.admin
+        image = resources.ensure_image(self.admin, self.cleanup, s.image_name)
+        flavor = resources.create_flavor(self.admin, self.cleanup, self.name + "-flavor")
+        network = resources.create_network(conn, self.cleanup, self.name + "-net")
+        self.servers = resources.boot_servers(conn, self.cleanup, self.name + "-vm", vm_count,
+                                              self.host, flavor, image, network)
+        self.other_servers = resources.boot_servers(conn, self.cleanup, self.name + "-other", 1,
+                                                    self.other_host, flavor, image, network)
+        self.alarms = resources.create_alarms(conn, self.cleanup, self.name,
+                                              self.servers + self.other_servers, self.action_url)
+        self.ports = [p for p in conn.network.ports(network_id=network.id)
+                      if p.device_owner.startswith("compute:")]
+        if wait_after_alarms_s > 0:
+            LOG.warning("waiting %.0f s for Aodh's event-alarm cache to expire",
+                        wait_after_alarms_s)
+            threading.Event().wait(wait_after_alarms_s)
+
+    def start_parts(self) -> None:
+        """Inspector (index filled and showing every server), then the monitor."""
+        s = self.settings
+        backend = OpenStackActions.connect(s.os_cloud, s.inspector_concurrency)
+        self.inspector = Inspector(backend, concurrency=s.inspector_concurrency)
+        self.cleanup.add("inspector", self.inspector.stop)
+        self.inspector.start()
+        server = InspectorServer(self.inspector, s.inspector_bind, s.inspector_port)
+        self.cleanup.add("inspector HTTP server", server.stop)
+        server.start()
+        ids = {srv.id for srv in self.servers}
+
+        def indexed() -> bool:
+            assert self.inspector is not None
+            entry = self.inspector.index.lookup(self.host)
+            return entry is not None and ids <= set(entry.servers)
+
+        wait_until(indexed, 30, "the inspector's index to hold the %d servers on %s"
+                   % (len(ids), self.host), interval=0.2)
+        target = self.env.ssh_target(self.host)
+        self.monitor = Monitor(self.host, target.address, server.url,
+                               interval=s.monitor_interval_s, timeout=s.monitor_timeout_s,
+                               misses=s.monitor_misses, report_up=False)
+        self.cleanup.add("monitor", self.monitor.stop)
+        self.monitor.start()
+        if not self.monitor.wait_alive(10):
+            raise cloud.CloudError("the monitor gets no ICMP reply from %s (%s)"
+                                   % (self.host, target.address))
+        url = self.env.bus_url()
+        if url and s.profiler_type != "none":
+            try:
+                bus = BusRecorder(url)
+                bus.start()
+                self.bus = bus
+                self.cleanup.add("bus recorder", bus.stop)
+            except Exception as exc:  # noqa: BLE001 - the profile says what is missing
+                LOG.warning("no bus recorder (%s); T05/T06 come from the logs", exc)
+
+    # --- the fault ----------------------------------------------------------------------
+    def inject(self) -> None:
+        s = self.settings
+        self.fault = LinkFault(self.env.ssh_target(self.host), s.fault_duration_s,
+                               lambda: self.env.restore_link(self.host))
+        # Undo first: the service un-forced and up again, the link up.
+        self.cleanup.add("nova-compute on %s up again" % self.host, self._service_back)
+        self.cleanup.add("link of %s" % self.host, self.fault.restore)
+        self.fault.inject()
+
+    def _service_back(self) -> None:
+        cloud.set_forced_down(self.admin, self.host, False)
+        assert self.fault is not None
+        self.fault.restore()
+
+        def up() -> bool:
+            return any(svc.host == self.host and svc.state == "up" and not svc.is_forced_down
+                       for svc in cloud.compute_services(self.admin))
+
+        wait_until(up, self.settings.fault_duration_s + 60,
+                   "nova-compute on %s to report up again" % self.host, interval=0.5)
+
+    def wait_detected(self, timeout: float = 10.0) -> DownEvent:
+        assert self.monitor is not None
+        event = self.monitor.wait_down(timeout)
+        if event is None:
+            raise AssertionError("the monitor did not detect %s down within %.0f s"
+                                 % (self.host, timeout))
+        self.down_event = event
+        return event
+
+    def fault_time(self) -> float:
+        """T00 read back from the host once its link is up again."""
+        assert self.fault is not None
+        if self.t00 is None:
+            self.t00 = self.fault.fault_time(self.settings.fault_duration_s + 60)
+        return self.t00
+
+    # --- the profile --------------------------------------------------------------------
+    def inspector_record(self) -> dict[str, Any] | None:
+        assert self.inspector is not None
+        for record in self.inspector.records(self.host):
+            data = record.to_json()
+            if data["kind"] == "down" and not data["duplicate"]:
+                return data
+        return None
+
+    def profile(self, alarm_ids: set[str] | None = None) -> Profile:
+        ids = alarm_ids or set(self.alarms)
+        history = {}
+        assert self.tenant is not None
+        for alarm_id in ids:
+            try:
+                history[alarm_id] = cloud.alarm_history(self.tenant.admin, alarm_id)
+            except cloud.CloudError as exc:
+                LOG.warning("no history for alarm %s: %s", alarm_id, exc)
+        notifications = [n for _, n in self.bus.notifications()] if self.bus else []
+        missing = {}
+        if self.bus is None:
+            missing["T05"] = "no bus recorder; and no log source matched"
+        t00 = self.fault_time()
+        return assemble_profile(
+            fault_epoch=t00,
+            inspector_record=self.inspector_record(),
+            consumer_alarms=[a.to_json() for a in self.consumer.alarms() if a.alarm_id in ids],
+            log_lines=self.env.log_lines(t00),
+            log_tz=time.localtime().tm_gmtoff,
+            log_clock=ClockOffset(0.0, 0.0),
+            notifications=notifications,
+            alarm_history=history,
+            alarm_servers={a: self.alarms[a] for a in ids},
+            servers=[self.alarms[a] for a in ids],
+            threshold_ms=self.settings.notification_threshold_s * 1000.0,
+            missing={k: v for k, v in missing.items()},
+        )
+
+    def write_profile(self, profile: Profile, stem: str = "profile") -> dict[str, Any]:
+        out = report.write_profile(profile, self.settings.results_dir, stem=stem)
+        print("\n" + report.render_text(profile))
+        return {k: str(v) for k, v in out.items()}
