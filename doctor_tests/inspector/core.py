@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from itertools import zip_longest
 
 from doctor_tests.inspector.backend import CloudActions
 from doctor_tests.inspector.events import HostEvent
@@ -179,9 +178,9 @@ class Inspector:
             ("port", pid, partial(self.backend.set_port_status, pid, port_status))
             for pid in entry.ports
         ]
-        # interleave, so servers and ports both start at once even when the pool is small
-        mixed = [a for pair in zip_longest(servers, ports) for a in pair if a is not None]
-        return first + mixed
+        # Servers first: their error state is what the tenant's alarm waits for; the
+        # ports' status follows as the pool frees up.
+        return first + servers + ports
 
     def _submit(self, record: EventRecord, actions: list[Action]) -> None:
         if not actions:
