@@ -44,39 +44,48 @@ class Tenant:
     member: Connection = field(repr=False)
 
 
+def _identity(conn: Connection) -> Any:
+    """The identity proxy (typed loosely: openstacksdk types it as v2 | v3)."""
+    return conn.identity
+
+
+def _image(conn: Connection) -> Any:
+    return conn.image
+
+
 def run_name() -> str:
     return PREFIX + uuid.uuid4().hex[:8]
 
 
 def _delete_project(admin: Connection, name: str) -> None:
-    project = admin.identity.find_project(name, domain_id="default")
+    project = _identity(admin).find_project(name, domain_id="default")
     if project is not None:
-        admin.identity.delete_project(project)
+        _identity(admin).delete_project(project)
 
 
 def _delete_user(admin: Connection, name: str) -> None:
-    user = admin.identity.find_user(name, domain_id="default")
+    user = _identity(admin).find_user(name, domain_id="default")
     if user is not None:
-        admin.identity.delete_user(user)
+        _identity(admin).delete_user(user)
 
 
 def create_tenant(admin: Connection, cleanup: Cleanup, name: str) -> Tenant:
     """Project ``name`` with member user ``name``-member; the admin user gets admin there."""
     cleanup.add("project %s" % name, _delete_project, admin, name)
-    project = admin.identity.create_project(name=name, domain_id="default",
+    project = _identity(admin).create_project(name=name, domain_id="default",
                                             description="Doctor test run (removed at the end)")
     member_name = name + "-member"
     password = secrets.token_urlsafe(18)
     cleanup.add("user %s" % member_name, _delete_user, admin, member_name)
-    user = admin.identity.create_user(name=member_name, password=password, domain_id="default",
+    user = _identity(admin).create_user(name=member_name, password=password, domain_id="default",
                                       default_project_id=project.id)
-    member_role = admin.identity.find_role("member")
-    admin_role = admin.identity.find_role("admin")
+    member_role = _identity(admin).find_role("member")
+    admin_role = _identity(admin).find_role("admin")
     if member_role is None or admin_role is None:
         raise cloud.CloudError("Keystone has no 'member' or 'admin' role")
-    admin.identity.assign_project_role_to_user(project, user, member_role)
-    me = admin.identity.get_user(admin.current_user_id)
-    admin.identity.assign_project_role_to_user(project, me, admin_role)
+    _identity(admin).assign_project_role_to_user(project, user, member_role)
+    me = _identity(admin).get_user(admin.current_user_id)
+    _identity(admin).assign_project_role_to_user(project, me, admin_role)
     LOG.info("project %s (%s) with user %s", name, project.id, member_name)
     return Tenant(name, project.id, member_name, password,
                   cloud.scoped_connection(admin, project.id),
@@ -85,15 +94,15 @@ def create_tenant(admin: Connection, cleanup: Cleanup, name: str) -> Tenant:
 
 def ensure_image(admin: Connection, cleanup: Cleanup, name: str) -> Any:
     """The image ``name``; made (a tiny raw disk) and removed afterwards if missing."""
-    image = admin.image.find_image(name)
+    image = _image(admin).find_image(name)
     if image is not None:
         return image
-    cleanup.add("image %s" % name, lambda: [admin.image.delete_image(i)
-                                            for i in admin.image.images(name=name)])
+    cleanup.add("image %s" % name, lambda: [_image(admin).delete_image(i)
+                                            for i in _image(admin).images(name=name)])
     with tempfile.NamedTemporaryFile(suffix=".img") as f:
         f.write(b"\0" * 65536)
         f.flush()
-        image = admin.image.create_image(name=name, filename=f.name, disk_format="raw",
+        image = _image(admin).create_image(name=name, filename=f.name, disk_format="raw",
                                          container_format="bare", visibility="public",
                                          wait=True)
     LOG.info("made image %s (%s)", name, image.id)
@@ -153,7 +162,7 @@ def boot_servers(conn: Connection, cleanup: Cleanup, prefix: str, count: int, ho
     ids = {s.id for s in created}
     last_log = [0.0]
 
-    def all_active() -> list[Any] | None:
+    def all_active() -> list[Any]:
         servers = [s for s in _servers_named(conn, prefix) if s.id in ids]
         errors = [s for s in servers if s.status == "ERROR"]
         if errors:
@@ -164,9 +173,9 @@ def boot_servers(conn: Connection, cleanup: Cleanup, prefix: str, count: int, ho
             last_log[0] = time.monotonic()
             LOG.info("booting on %s: %d/%d ACTIVE after %.0f s", host, len(active), count,
                      time.monotonic() - started)
-        return active if len(active) == count else None
+        return active if len(active) == count else []
 
-    servers = wait_until(all_active, BOOT_TIMEOUT_S, "%d servers %s* ACTIVE on %s"
+    servers: list[Any] = wait_until(all_active, BOOT_TIMEOUT_S, "%d servers %s* ACTIVE on %s"
                          % (count, prefix, host), interval=0.5)
     wrong = [s.name for s in servers if s.compute_host != host]
     if wrong:
