@@ -4,6 +4,7 @@
     doctor lab down [--purge]        stop it and remove what it started
     doctor lab status                every service and host with its state
     doctor lab logs SERVICE [-n N]   the end of a service's log
+    doctor cleanup [--dry-run]       remove what interrupted runs left in the cloud
 """
 
 from __future__ import annotations
@@ -61,7 +62,34 @@ def build_parser() -> argparse.ArgumentParser:
     logs = lab_sub.add_parser("logs", help="the end of a service's log")
     logs.add_argument("service", help="service name, for example nova-api or aodh-listener")
     logs.add_argument("-n", "--lines", type=int, default=50)
+    clean = sub.add_parser("cleanup", help="remove what interrupted runs left in the cloud "
+                           "(doctor-* projects and their resources, forced-down services, "
+                           "lab links down)")
+    clean.add_argument("--cloud", default=None,
+                       help="clouds.yaml entry (default: OS_CLOUD, else the lab's doctor-lab)")
+    clean.add_argument("--dry-run", action="store_true", help="say what would be done")
     return parser
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    import os
+
+    from doctor_tests import cloud, leftovers
+
+    name = args.cloud or os.environ.get("OS_CLOUD") or (
+        None if os.environ.get("OS_AUTH_URL") else "doctor-lab")
+    if name == "doctor-lab" or (name is None and lab.lab_dir().exists()):
+        hosts = [h.name for h in lab.hosts() if h.namespace and not h.link_up]
+        for host in hosts:
+            print("%slink of lab host %s up" % ("would bring " if args.dry_run else "brought ",
+                                                 host))
+        if hosts and not args.dry_run:
+            lab.links_up()
+    done = leftovers.clean(cloud.admin_connection(name), dry_run=args.dry_run)
+    for line in done:
+        print(line)
+    print("cleanup: %d thing(s) %s" % (len(done), "to do" if args.dry_run else "done"))
+    return 0
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -99,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "lab":
             return _lab(args)
+        if args.command == "cleanup":
+            return _cleanup(args)
     except lab.LabError as exc:
         print("doctor: error: %s" % exc, file=sys.stderr)
         return 1

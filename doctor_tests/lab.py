@@ -177,6 +177,12 @@ def hosts() -> list[LabHost]:
     return out
 
 
+def links_up() -> None:
+    """Bring every lab host's link up (from the controller, through the namespaces)."""
+    script = lab_dir() / "bin" / "lab-net.sh"
+    subprocess.run([str(script), "up"], check=True, capture_output=True, timeout=60)
+
+
 def ping(address: str, timeout_s: float = 1.0) -> bool:
     res = subprocess.run(["ping", "-c", "1", "-W", str(max(1, int(timeout_s))), address],
                          capture_output=True, timeout=timeout_s + 5)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -43,8 +42,7 @@ class LabEnv:
 
     def restore_link(self, host: str) -> None:
         """Bring every lab host's link up from the controller (netns), whatever its state."""
-        script = self.dir / "bin" / "lab-net.sh"
-        subprocess.run([str(script), "up"], check=True, capture_output=True, timeout=60)
+        lab.links_up()
         LOG.info("link of %s up again (from the controller)", host)
 
     def event_alarm_cache_ttl(self) -> int | None:
