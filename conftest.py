@@ -39,6 +39,35 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
         items[:] = keep
 
 
+def pytest_generate_tests(metafunc: Any) -> None:
+    """REPEAT / --repeat K: each scenario that takes ``repeat_index`` runs K times."""
+    if "repeat_index" in metafunc.fixturenames:
+        count = metafunc.config._doctor_settings.repeat
+        metafunc.parametrize("repeat_index", range(count),
+                             ids=["run%d" % (i + 1) for i in range(count)])
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """After repeated runs: percentiles per checkpoint and component (profile-summary.json)."""
+    settings: Settings | None = getattr(session.config, "_doctor_settings", None)
+    if settings is None or settings.repeat < 2:
+        return
+    from doctor_tests.profiler.aggregate import summary_table, write_summary
+    from doctor_tests.profiler.report import load_profile
+
+    paths = sorted(settings.results_dir.glob("profile-*.json"))
+    paths = [p for p in paths if p.stem.split("-")[-1].isdigit()]
+    if not paths:
+        return
+    profiles = [load_profile(p) for p in paths]
+    write_summary(profiles, settings.results_dir)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = "repeated runs: %d profiles\n%s" % (len(profiles), summary_table(
+        __import__("json").loads((settings.results_dir / "profile-summary.json").read_text())))
+    if reporter is not None:
+        reporter.write_line(text)
+
+
 @pytest.fixture(scope="session")
 def settings(request: Any) -> Settings:
     return request.config._doctor_settings  # type: ignore[no-any-return]

@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.fault]
 
 
 def test_fault_management(settings, admin, env, cleanup, consumer, cache_wait,
-                          record_property) -> None:
+                          record_property, repeat_index) -> None:
     """Link down on a compute host -> host forced down, VMs ERROR -> alarm at the consumer."""
     preflight.check_cloud(admin)
     run = FaultRun(settings, admin, env, cleanup, consumer.consumer, consumer.failure_url)
@@ -60,7 +60,8 @@ def test_fault_management(settings, admin, env, cleanup, consumer, cache_wait,
     states = {s.id: admin.compute.get_server(s.id).status for s in run.servers}
     t00 = run.fault_time()
     profile = run.profile()
-    paths = run.write_profile(profile)
+    paths = run.write_profile(profile, "profile" if settings.repeat == 1
+                              else "profile-%d" % (repeat_index + 1))
     figures: dict[str, Any] = {
         "vm_count": settings.vm_count,
         "fault_host": run.host,
