@@ -12,7 +12,7 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench clean
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -57,9 +57,6 @@ e2e: venv
 	$(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
 test: lint unit syntax lab e2e
-
-bench: venv lab
-	$(BIN)/doctor bench
 
 clean:
 	rm -rf $(VENV) .tox $(RESULTS)
