@@ -78,3 +78,20 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def wait_for_stop_signal() -> int:
+    """Block until SIGTERM or SIGINT (a standalone service's main loop); returns the signal."""
+    stop = threading.Event()
+    received: list[int] = []
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        LOG.info("signal %d: stopping", signum)
+        received.append(signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stop.wait(3600):
+        pass
+    return received[0]

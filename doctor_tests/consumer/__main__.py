@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
+from doctor_tests.cleanup import wait_for_stop_signal
 from doctor_tests.consumer.server import ConsumerServer
 
 LOG = logging.getLogger(__name__)
@@ -32,16 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"doctor-consumer: cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        LOG.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stop.wait(3600):
-        pass
+    wait_for_stop_signal()
     server.stop()
     LOG.info("%d alarm(s) received", len(server.consumer.alarms()))
     return 0

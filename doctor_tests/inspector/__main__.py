@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
+from doctor_tests.cleanup import wait_for_stop_signal
 from doctor_tests.inspector.auth import TokenAuth
 from doctor_tests.inspector.backend import CloudError
 from doctor_tests.inspector.core import DEFAULT_CONCURRENCY, Inspector
@@ -66,22 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     auth = TokenAuth(KeystoneTokenValidator(backend.connection)) if args.auth else None
     server = InspectorServer(inspector, args.bind, args.port, auth)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        LOG.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
         server.start()
     except OSError as exc:
         print(f"doctor-inspector: cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
         inspector.stop()
         return 1
-    while not stop.wait(3600):
-        pass
+    wait_for_stop_signal()
     server.stop()
     inspector.stop()
     return 0

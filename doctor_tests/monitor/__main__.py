@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
+from doctor_tests.cleanup import wait_for_stop_signal
 from doctor_tests.monitor.icmp import IcmpUnavailable
 from doctor_tests.monitor.monitor import (
     DEFAULT_INTERVAL,
@@ -61,16 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except IcmpUnavailable as exc:
         print(f"doctor-monitor: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        LOG.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stop.wait(3600):
-        pass
+    wait_for_stop_signal()
     monitor.stop()
     LOG.info(
         "sent %d probes, %d replies, %d missed", monitor.probes_sent,
