@@ -54,7 +54,7 @@ syntax: venv
 
 e2e: venv
 	mkdir -p $(RESULTS)
-	$(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
+	TEST_CASE=all $(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
 test: lint unit syntax lab e2e
 
