@@ -80,7 +80,8 @@ class FaultRun:
     started: float = field(default_factory=time.time)
 
     # --- set-up -------------------------------------------------------------------------
-    def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0) -> None:
+    def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0,
+                  server_alarms: bool = True) -> None:
         s = self.settings
         self.host, self.other_host = choose_hosts(self.admin, s.fault_host)
         LOG.info("run %s: failing %s, control servers on %s", self.name, self.host,
@@ -94,8 +95,10 @@ class FaultRun:
                                               self.host, flavor, image, network)
         self.other_servers = resources.boot_servers(conn, self.cleanup, self.name + "-other", 1,
                                                     self.other_host, flavor, image, network)
-        self.alarms = resources.create_alarms(conn, self.cleanup, self.name,
-                                              self.servers + self.other_servers, self.action_url)
+        if server_alarms:
+            self.alarms = resources.create_alarms(conn, self.cleanup, self.name,
+                                                  self.servers + self.other_servers,
+                                                  self.action_url)
         self.ports = [p for p in conn.network.ports(network_id=network.id)
                       if p.device_owner.startswith("compute:")]
         if wait_after_alarms_s > 0:
