@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +23,43 @@ from doctor_tests.scenarios._env import LabEnv, environment
 LOG = logging.getLogger(__name__)
 
 
+LOCK_PATH = "/tmp/doctor-scenarios.lock"
+LOCK_TIMEOUT_S = 1800.0
+
+
+@pytest.fixture(scope="session")
+def worker_settings(settings: Settings) -> Settings:
+    """Under pytest-xdist each worker listens on ports of its own (gw1: +10, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return settings
+    offset = 10 * int(worker[2:])
+    return dataclasses.replace(settings, inspector_port=settings.inspector_port + offset,
+                               consumer_port=settings.consumer_port + offset)
+
+
+@pytest.fixture
+def scenario_lock() -> Iterator[None]:
+    """One scenario at a time on this machine (also across pytest-xdist workers): the
+    scenarios fail hosts and reset servers, which another scenario's checks would see."""
+    with open(LOCK_PATH, "a") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        pause = threading.Event()
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("another Doctor scenario held %s for %.0f s"
+                                       % (LOCK_PATH, LOCK_TIMEOUT_S)) from None
+                pause.wait(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def admin(settings: Settings) -> Connection:
     return cloud.admin_connection(settings.os_cloud)
@@ -29,7 +71,7 @@ def env(settings: Settings) -> LabEnv:
 
 
 @pytest.fixture
-def cleanup() -> Iterator[Cleanup]:
+def cleanup(scenario_lock: None) -> Iterator[Cleanup]:
     """The run's undo stack; runs after the test, also after a failure, Ctrl-C or SIGTERM."""
     stack = Cleanup()
     with sigterm_as_interrupt():
@@ -40,8 +82,9 @@ def cleanup() -> Iterator[Cleanup]:
 
 
 @pytest.fixture
-def consumer(settings: Settings, cleanup: Cleanup) -> Iterator[ConsumerServer]:
-    server = ConsumerServer(bind=settings.consumer_bind, port=settings.consumer_port)
+def consumer(worker_settings: Settings, cleanup: Cleanup) -> Iterator[ConsumerServer]:
+    server = ConsumerServer(bind=worker_settings.consumer_bind,
+                            port=worker_settings.consumer_port)
     cleanup.add("consumer", server.stop)
     server.start()
     preflight.check_consumer(server.failure_url, server.consumer)

@@ -39,9 +39,10 @@ LOG = logging.getLogger(__name__)
 pytestmark = [pytest.mark.lab, pytest.mark.fault]
 
 
-def test_fault_management(settings, admin, env, cleanup, consumer, cache_wait,
+def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_wait,
                           record_property, repeat_index) -> None:
     """Link down on a compute host -> host forced down, VMs ERROR -> alarm at the consumer."""
+    settings = worker_settings
     preflight.check_cloud(admin)
     run = FaultRun(settings, admin, env, cleanup, consumer.consumer, consumer.failure_url)
     run.provision(settings.vm_count, cache_wait)

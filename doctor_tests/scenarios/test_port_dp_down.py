@@ -42,9 +42,10 @@ def _port_alarm(name: str, port_id: str, url: str) -> dict[str, Any]:
     }
 
 
-def test_port_dp_down(settings, admin, env, cleanup, consumer, cache_wait,
+def test_port_dp_down(worker_settings, admin, env, cleanup, consumer, cache_wait,
                       record_property) -> None:
     """Link down -> the host's ports DOWN through the API -> the tenant's port alarms."""
+    settings = worker_settings
     preflight.check_cloud(admin, need_extensions=("data-plane-status",))
     run = FaultRun(settings, admin, env, cleanup, consumer.consumer, consumer.failure_url)
     run.provision(settings.vm_count, cache_wait, server_alarms=False)
