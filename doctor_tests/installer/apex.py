@@ -16,6 +16,7 @@ import json
 import logging
 from typing import Any
 
+from doctor_tests.fault import SshTarget
 from doctor_tests.installer import discovery
 from doctor_tests.installer.base import Installer, InstallerError, Node
 
@@ -46,6 +47,15 @@ class ApexInstaller(Installer):
         if not address:
             raise InstallerError("apex: the undercloud's address is not known; set INSTALLER_IP")
         return str(address)
+
+    def ssh_target(self, nova_host: str) -> SshTarget:
+        """Overcloud nodes are only reachable through the undercloud, which the scenarios'
+        direct SSH (doctor_tests.fault) cannot do yet; say so instead of a timeout."""
+        node = self.find_node(nova_host)
+        raise InstallerError(
+            "apex: %s (%s) is reached through the undercloud %s (ProxyJump); the scenarios' "
+            "fault injection connects directly and cannot do that yet"
+            % (nova_host, node.address, self.undercloud))
 
     def discovery_command(self) -> list[str]:
         user = str(self.var(self._layout_host(), "doctor_undercloud_user", "stack"))

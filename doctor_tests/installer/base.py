@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from doctor_tests.config import Settings
+from doctor_tests.fault import SshTarget
 from doctor_tests.installer.inventory import Inventory, InventoryError
 
 LOG = logging.getLogger(__name__)
@@ -266,6 +267,17 @@ class Installer(abc.ABC):
     def known_hosts(self) -> Path | None:
         path = self.var(self._layout_host(), "doctor_known_hosts")
         return Path(str(path)).expanduser() if path else None
+
+    def ssh_target(self, nova_host: str) -> SshTarget:
+        """How the scenarios reach the node Nova calls ``nova_host`` (fault injection)."""
+        node = self.find_node(nova_host)
+        key = self.ssh_key
+        known = self.known_hosts
+        if key is None or known is None:
+            raise InstallerError("%s: no SSH key or known_hosts for %s; set SSH_KEY and the "
+                                 "inventory's doctor_ssh_key / doctor_known_hosts"
+                                 % (self.name, nova_host))
+        return SshTarget(nova_host, node.address, self.node_user, key, known)
 
     def services(self) -> dict[str, ServiceLayout]:
         return {name: self.service(name) for name in SERVICE_FILES}

@@ -28,7 +28,7 @@ import yaml
 LOG = logging.getLogger(__name__)
 
 DOCTOR_GROUP = "doctor"
-_REF = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_REF = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[['\"][^'\"]+['\"]\])*)$")
 _PART = re.compile(r"\.([A-Za-z_]\w*)|\[['\"]([^'\"]+)['\"]\]")
 _MAX_DEPTH = 20

@@ -369,3 +369,14 @@ def test_local_controllers_without_lab_hosts_fall_back_to_loopback() -> None:
     inst = make("local", lab_hosts=lambda: [])
     assert isinstance(inst, LocalInstaller)
     assert inst.controllers()[0].address == "127.0.0.1"
+
+
+def test_ssh_targets_for_the_scenarios() -> None:
+    target = make("local").ssh_target("lab-compute-1")
+    assert (target.address, target.user) == ("10.213.0.11", "root")
+    assert target.known_hosts == Path("/var/lib/doctor-lab/ssh/known_hosts")
+    target = make("devstack").ssh_target("devstack-compute-1")
+    assert (target.address, target.user, target.key_file) == (
+        "192.0.2.11", "stack", Path("~/.ssh/id_rsa").expanduser())
+    with pytest.raises(InstallerError, match="through the undercloud 192.0.2.2"):
+        make("apex").ssh_target("overcloud-novacompute-0.localdomain")
