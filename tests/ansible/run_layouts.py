@@ -14,7 +14,8 @@ from the inventory (the host shares this machine's file system). Then, through t
     prepare -> prepare (changes nothing) -> restore -> restore (changes nothing)
     -> collect_logs
 
-with restarts recorded in ``<prefix>/restarts.log`` instead of done (the test
+and for devstack also a prepare that fails half-way (a file missing), then
+restore -> restore; with restarts recorded in ``<prefix>/restarts.log`` instead of done (the test
 inventories in ``tests/ansible/layouts/``). Checks: every file of the layout is
 byte for byte, mode and owner the same after the restore as before the prepare;
 the prepared files hold what Doctor needs, read by oslo.config's and Ceilometer's
@@ -39,7 +40,7 @@ from pathlib import Path
 import checksums
 
 from doctor_tests.config import Settings
-from doctor_tests.installer import SERVICES, get_installer
+from doctor_tests.installer import SERVICES, PlaybookFailed, get_installer
 from doctor_tests.installer.base import Installer
 
 LOG = logging.getLogger("run_layouts")
@@ -101,9 +102,12 @@ def ensure_stock() -> None:
             (STOCK / name).write_bytes(data)
 
 
-def installer_for(name: str) -> tuple[Installer, Path]:
-    prefix = LAYOUTS_ROOT / name
+def installer_for(name: str, prefix_name: str | None = None) -> tuple[Installer, Path]:
+    prefix = LAYOUTS_ROOT / (prefix_name or name)
     extra: dict[str, object] = {}
+    if prefix_name:  # another prefix than the test inventory's
+        extra["doctor_root"] = str(prefix)
+        extra["doctor_restart_command"] = "sh -c 'echo restart {unit} >> %s/restarts.log'" % prefix
     if name == "local":
         extra["lab_dir"] = str(prefix)
     settings = Settings(installer_type=name, results_dir=RESULTS / name)
@@ -212,6 +216,45 @@ def run(name: str) -> LayoutRun:
     return result
 
 
+def run_failure(name: str = "devstack") -> LayoutRun:
+    """A prepare that fails half-way (aodh.conf missing): the files it changed are restarted
+    all the same, and restore puts everything back."""
+    result = LayoutRun(name + " (prepare fails half-way)")
+    try:
+        installer, prefix = installer_for(name, name + "-failure")
+        build(installer, prefix)
+        missing = Path(installer.files()["aodh"])
+        missing.unlink()
+        before = checksums.snapshot(checksums.tree(prefix, ["restarts.log"]), prefix)
+        try:
+            installer.prepare()
+            result.expect(False, "prepare did not fail without %s" % missing)
+        except PlaybookFailed as exc:
+            result.expect(any(str(missing) in line for line in exc.tail),
+                          "the failure does not name %s: %s" % (missing, exc.tail))
+            result.verify = "prepare failed (exit %d): %s" % (exc.rc, exc.tail[0][:160])
+        prepared = checksums.snapshot(checksums.tree(prefix, ["restarts.log"]), prefix)
+        result.restarts["prepare"] = restarts(prefix)
+        for step in ("restore", "restore again"):
+            res = installer.restore()
+            result.changed[step] = res.changed
+            result.seconds[step] = res.seconds
+        result.restarts["restore"] = restarts(prefix)[len(result.restarts["prepare"]):]
+        after = checksums.snapshot(checksums.tree(prefix, ["restarts.log"]), prefix)
+        result.table, equal = checksums.table(before, prepared, after)
+        want = [u for u in expected_restarts(installer) if "aodh" not in u]
+        result.expect(equal, "files differ after restore")
+        result.expect(result.restarts["prepare"] == want,
+                      "restarts after the failed prepare %s, expected %s"
+                      % (result.restarts["prepare"], want))
+        result.expect(result.restarts["restore"] == want, "restarts after restore %s"
+                      % result.restarts["restore"])
+        result.expect(result.changed["restore again"] == 0, "second restore changed something")
+    except Exception as exc:  # noqa: BLE001 - reported per layout
+        result.expect(False, "%s: %s" % (type(exc).__name__, exc))
+    return result
+
+
 def verify(installer: Installer) -> tuple[str, bool]:
     """Check the prepared files with oslo.config's and Ceilometer's own code."""
     files = installer.files()
@@ -229,8 +272,11 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     ensure_stock()
     stock_s = time.monotonic() - started
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        results = list(pool.map(run, names))
+    with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
+        jobs = [pool.submit(run, name) for name in names]
+        if "devstack" in names:
+            jobs.append(pool.submit(run_failure, "devstack"))
+        results = [job.result() for job in jobs]
     total = time.monotonic() - started
     summary = {}
     for r in results:
@@ -247,8 +293,10 @@ def main(argv: list[str]) -> int:
             print("PROBLEM: %s" % p)
         summary[r.installer] = {"ok": r.ok, "changed": r.changed, "seconds": r.seconds,
                                 "problems": r.problems}
-        (RESULTS / r.installer).mkdir(parents=True, exist_ok=True)
-        (RESULTS / r.installer / "checksums.txt").write_text(r.table + "\n")
+        out = RESULTS / r.installer.split(" ")[0]
+        out.mkdir(parents=True, exist_ok=True)
+        name = "checksums-failure.txt" if " " in r.installer else "checksums.txt"
+        (out / name).write_text(r.table + "\n")
     print("\nall layouts in %.1f s (stock files %.1f s)" % (total, stock_s))
     (RESULTS / "summary.json").write_text(json.dumps(
         {"seconds": round(total, 1), "layouts": summary}, indent=1))

@@ -663,7 +663,7 @@ def run_module() -> None:
     original = _read(path)
     if original is None and not p["create"]:
         module.fail_json(msg="%s does not exist on this host (the %s configuration Doctor "
-                             "edits); check the installer inventory's doctor_config_files"
+                             "edits); check doctor_files in the installer's inventory"
                          % (path, p["service"] or p["format"]))
     text = (original or b"").decode("utf-8", "surrogateescape")
     try:
