@@ -312,3 +312,38 @@ def test_original_without_a_manifest_is_dropped(tmp_path: Path) -> None:
     (backup / "x.orig").write_text("half-written backup\n")
     assert dc.restore_all(StubModule(), str(backup), False)[0] is True
     assert not backup.exists()
+
+
+TRIPLEO_PIPELINE = """---
+sources:
+    - name: event_source
+      events:
+          - "*"
+      sinks:
+          - event_sink
+sinks:
+    - name: event_sink
+      transformers:
+      triggers:
+      publishers:
+          - gnocchi://?archive_policy=low&filter_project=service
+          - panko://
+"""
+
+
+@pytest.mark.parametrize("text", [
+    TRIPLEO_PIPELINE,
+    TRIPLEO_PIPELINE.replace("          - gnocchi", "      - gnocchi").replace(
+        "          - panko", "      - panko"),  # items at the key's indent
+    "sinks:\n- name: event_sink\n  publishers:\n",  # no publisher yet
+])
+def test_pipeline_variants_of_the_installers(text: str) -> None:
+    import yaml
+
+    new, changes = dc.edit_pipeline(text, "notifier://?topic=alarm.all", [])
+    assert changes
+    sink = yaml.safe_load(new)["sinks"][0]
+    assert sink["publishers"][-1] == "notifier://?topic=alarm.all"
+    before = yaml.safe_load(text)["sinks"][0]
+    assert sink["publishers"][:-1] == (before["publishers"] or [])
+    assert dc.edit_pipeline(new, "notifier://?topic=alarm.all", []) == (new, [])
