@@ -1,6 +1,6 @@
 """Layout runs: each installer's prepare/restore/collect_logs against its file layout.
 
-    .venv/bin/python tests/ansible/run_layouts.py [devstack apex mcp kolla local]
+    .venv/bin/python tests/ansible/run_layouts.py [--keep] [devstack apex mcp kolla local]
 
 For every installer, the layout of ``inventory/<installer>`` is built under
 ``/var/lib/doctor-lab/layouts/<installer>/`` on the lab's namespace host
@@ -21,7 +21,8 @@ byte for byte, mode and owner the same after the restore as before the prepare;
 the prepared files hold what Doctor needs, read by oslo.config's and Ceilometer's
 own code; the right services were restarted after prepare and after restore; no
 backup is left; the logs arrive in ``results/layouts/<installer>/logs/``.
-Prints a checksum table per installer; exits 1 if anything is off.
+Prints a checksum table per installer; exits 1 if anything is off. The layouts
+are removed after a pass (``--keep`` keeps them), kept after a failure.
 """
 
 from __future__ import annotations
@@ -268,7 +269,8 @@ def verify(installer: Installer) -> tuple[str, bool]:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    names = argv or list(INSTALLERS)
+    keep = "--keep" in argv
+    names = [a for a in argv if a != "--keep"] or list(INSTALLERS)
     started = time.monotonic()
     ensure_stock()
     stock_s = time.monotonic() - started
@@ -298,6 +300,10 @@ def main(argv: list[str]) -> int:
         name = "checksums-failure.txt" if " " in r.installer else "checksums.txt"
         (out / name).write_text(r.table + "\n")
     print("\nall layouts in %.1f s (stock files %.1f s)" % (total, stock_s))
+    if not keep and all(r.ok for r in results):  # a failed layout stays for a look
+        for path in LAYOUTS_ROOT.iterdir():
+            if path != STOCK:
+                shutil.rmtree(path)
     (RESULTS / "summary.json").write_text(json.dumps(
         {"seconds": round(total, 1), "layouts": summary}, indent=1))
     return 0 if all(r.ok for r in results) else 1
