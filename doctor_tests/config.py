@@ -75,6 +75,7 @@ class Settings:
     node_name: str | None = None
     build_tag: str | None = None
     fault_host: str | None = None
+    inventory: tuple[Path, ...] = ()
 
     @property
     def inspector_url(self) -> str:
@@ -188,6 +189,15 @@ def _path(raw: object) -> Path:
     raise _Invalid("a file system path")
 
 
+def _paths(raw: object) -> tuple[Path, ...]:
+    """One or more paths: a comma-separated string (as ANSIBLE_INVENTORY) or a YAML list."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if isinstance(items, list | tuple) and items and all(
+            isinstance(i, str | Path) and str(i).strip() for i in items):
+        return tuple(Path(str(i).strip()).expanduser() for i in items)
+    raise _Invalid("one or more paths, separated by commas")
+
+
 def _url(raw: object) -> str:
     if isinstance(raw, str):
         parsed = urlparse(raw.strip())
@@ -278,6 +288,8 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("build_tag", "BUILD_TAG", _name, "CI build tag"),
     _Spec("fault_host", "DOCTOR_FAULT_HOST", _name,
           "compute host to fail (default: the first nova-compute host that is up)"),
+    _Spec("inventory", "DOCTOR_INVENTORY", _paths,
+          "installer inventories, comma-separated (default inventory/<INSTALLER_TYPE>)"),
 )
 _BY_FIELD = {spec.field: spec for spec in SPECS}
 
@@ -391,7 +403,9 @@ def settings_from_pytest(config: Any) -> Settings:
 
 def as_dict(settings: Settings) -> dict[str, object]:
     """A JSON-friendly view of the settings (paths as strings)."""
-    return {
-        key: str(value) if isinstance(value, Path) else value
-        for key, value in dataclasses.asdict(settings).items()
-    }
+    def plain(value: object) -> object:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return str(value) if isinstance(value, Path) else value
+
+    return {key: plain(value) for key, value in dataclasses.asdict(settings).items()}
