@@ -327,13 +327,15 @@ class Installer(abc.ABC):
         return out
 
     def playbook_command(self, playbook: str, extra_vars: Mapping[str, Any] | None = None,
-                         ansible_playbook: str | None = None) -> list[str]:
-        """The ansible-playbook command line for ``playbooks/<playbook>`` (or an absolute path)."""
+                         ansible_playbook: str | None = None,
+                         limit: str | None = None) -> list[str]:
+        """The ansible-playbook command line for ``playbooks/<playbook>`` (or an absolute path);
+        ``limit`` (hosts of this installer's, ``:``-separated) narrows the installer's own."""
         cmd = [ansible_playbook or ansible_playbook_path()]
         for inventory in self.inventories:
             cmd += ["-i", str(inventory)]
-        if self.limit:
-            cmd += ["--limit", self.limit]
+        if limit or self.limit:
+            cmd += ["--limit", limit or str(self.limit)]
         variables = self.extra_vars()
         variables.update(extra_vars or {})
         if variables:
@@ -347,11 +349,11 @@ class Installer(abc.ABC):
                    ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
         return env
 
-    def run_playbook(self, playbook: str,
-                     extra_vars: Mapping[str, Any] | None = None) -> PlaybookResult:
+    def run_playbook(self, playbook: str, extra_vars: Mapping[str, Any] | None = None,
+                     limit: str | None = None) -> PlaybookResult:
         """Run ``playbooks/<playbook>`` (or an absolute path); raises :class:`PlaybookFailed`
         with the output's tail."""
-        cmd = self.playbook_command(playbook, extra_vars)
+        cmd = self.playbook_command(playbook, extra_vars, limit=limit)
         log = (self.settings.results_dir / "ansible"
                / ("%s-%s-%s.log" % (self.name, Path(playbook).stem, time.strftime("%H%M%S"))))
         LOG.info("%s: running %s", self.name, playbook)
@@ -378,6 +380,22 @@ class Installer(abc.ABC):
         """Fetch the tails of the service logs into ``dest/<node>/``."""
         return self.run_playbook("collect_logs.yml",
                                  {"doctor_logs_dest": str(Path(dest).resolve())})
+
+    def fetch_config(self, service: str, dest: Path) -> dict[str, Path]:
+        """Copy service ``service``'s configuration files from the node that runs it into
+        ``dest/<node>/`` (collect_logs.yml, given those files instead of the logs); returns
+        each remote path that was found and its local copy."""
+        host = self.service_host(service)
+        paths = self.service(service).config_files
+        if not paths:
+            raise InstallerError("%s: the layout names no configuration file of %s (doctor_files)"
+                                 % (self.name, service))
+        dest = Path(dest).resolve()
+        self.run_playbook("collect_logs.yml", {"doctor_logs_dest": str(dest),
+                                               "doctor_log_files": list(paths),
+                                               "doctor_log_units": []}, limit=host)
+        copies = {p: dest / host / Path(p).name for p in paths}
+        return {p: local for p, local in copies.items() if local.is_file()}
 
 
 def _interesting_tail(lines: Sequence[str]) -> list[str]:

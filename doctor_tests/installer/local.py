@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from doctor_tests import lab
-from doctor_tests.installer.base import Installer, Node
+from doctor_tests.installer.base import Installer, Node, PlaybookResult
 
 LOG = logging.getLogger(__name__)
 
@@ -45,3 +45,17 @@ class LocalInstaller(Installer):
 
     def computes(self) -> list[Node]:
         return [Node(h.name, h.address, ("computes",), h.name) for h in self._lab_hosts()]
+
+    def backup_dir(self) -> Path:
+        """Where prepare keeps the originals (``doctor_backup_dir``; on this machine)."""
+        return Path(str(self.var(self._layout_host(), "doctor_backup_dir")))
+
+    def restore(self) -> PlaybookResult:
+        """As :meth:`Installer.restore`, but without starting Ansible when there is nothing to
+        put back: the lab comes up prepared, so prepare usually backs nothing up, and
+        restore.yml with no backups changes nothing (the backups are on this machine)."""
+        backup = self.backup_dir()
+        if not (backup.is_dir() and any(backup.iterdir())):
+            LOG.info("local: nothing to restore (no backups in %s)", backup)
+            return PlaybookResult("restore.yml", 0)
+        return super().restore()
