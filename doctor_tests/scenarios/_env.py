@@ -1,27 +1,53 @@
 """Where the scenarios find what differs per cloud: hosts, SSH, logs, the bus.
 
-On the lab (INSTALLER_TYPE=local) every fact comes from the lab directory;
-elsewhere from the installer plugin (doctor_tests.installer).
+On the lab (INSTALLER_TYPE=local) every fact comes from the lab directory
+(:class:`LabEnv`); elsewhere from the installer plugin (doctor_tests.installer) and
+the files it fetches from the cloud's nodes (:class:`InstallerEnv`). Both offer the
+same five calls (:class:`CloudEnv`).
 """
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
 
 from doctor_tests import lab
 from doctor_tests.config import Settings
 from doctor_tests.fault import SshTarget
+from doctor_tests.installer import Installer, InstallerError, get_installer
+from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 8 * 1024 * 1024
+AODH_DEFAULT_CACHE_TTL = 60  # Aodh's own default for event_alarm_cache_ttl
+ROLE_DEFAULTS = Path(__file__).resolve().parents[2] / "roles/doctor_config/defaults/main.yml"
 
 
 class CloudFactsError(RuntimeError):
     """The scenario cannot work out a fact about this cloud; says what to set."""
+
+
+class CloudEnv(Protocol):
+    """What the scenarios ask of a cloud besides its APIs."""
+
+    def ssh_target(self, host: str) -> SshTarget: ...
+
+    def restore_link(self, host: str) -> None: ...
+
+    def event_alarm_cache_ttl(self) -> int | None: ...
+
+    def bus_url(self) -> str | None: ...
+
+    def log_lines(self, since_epoch: float) -> Iterable[str]: ...
 
 
 class LabEnv:
@@ -46,15 +72,7 @@ class LabEnv:
         LOG.info("link of %s up again (from the controller)", host)
 
     def event_alarm_cache_ttl(self) -> int | None:
-        conf = self.dir / "etc" / "aodh" / "aodh.conf"
-        try:
-            for line in conf.read_text().splitlines():
-                key, _, value = line.partition("=")
-                if key.strip() == "event_alarm_cache_ttl":
-                    return int(value.strip())
-        except OSError:
-            return None
-        return 60  # Aodh's default
+        return aodh_cache_ttl(self.dir / "etc" / "aodh" / "aodh.conf")
 
     def bus_url(self) -> str | None:
         try:
@@ -66,23 +84,206 @@ class LabEnv:
 
     def log_lines(self, since_epoch: float) -> Iterable[str]:
         """Lines of the services' logs the profiler reads (Nova's API, Aodh)."""
-        for name in ("nova-controller.log", "aodh.log"):
-            path = self.dir / "log" / name
+        return tail_lines([self.dir / "log" / name for name in ("nova-controller.log", "aodh.log")])
+
+
+class InstallerEnv:
+    """Facts of a cloud described by an installer plugin and its inventory.
+
+    Compute hosts are reached as the plugin says (:meth:`Installer.ssh_target`). Aodh's
+    configuration is fetched once from the node that runs Aodh (after prepare), for the
+    event-alarm cache and the message bus; the logs are fetched by collect_logs.yml when
+    the profile asks for them. What cannot be had is logged with what it costs.
+    """
+
+    def __init__(self, settings: Settings, installer: Installer) -> None:
+        self.settings = settings
+        self.installer = installer
+        self.workdir = settings.results_dir / "installer" / installer.name
+        self._aodh: configparser.RawConfigParser | None = None
+        self._aodh_error = ""
+
+    def ssh_target(self, host: str) -> SshTarget:
+        try:
+            return self.installer.ssh_target(host)
+        except InstallerError as exc:
+            raise CloudFactsError(str(exc)) from exc
+
+    def restore_link(self, host: str) -> None:
+        """The host brings its own link back after the fault's duration; wait for it to answer
+        on SSH again (nothing from here can reach a host whose link is down)."""
+        target = self.ssh_target(host)
+        timeout = self.settings.fault_duration_s + 60.0
+
+        def answers() -> bool:
             try:
-                with open(path, "rb") as f:
-                    size = os.fstat(f.fileno()).st_size
-                    f.seek(max(0, size - LOG_TAIL_BYTES))
-                    data = f.read().decode("utf-8", "replace").splitlines()
-            except OSError as exc:
-                LOG.warning("cannot read %s for the profile: %s", path, exc)
-                continue
-            yield from data[1:] if size > LOG_TAIL_BYTES else data
+                with socket.create_connection((target.address, 22), timeout=1.0):
+                    return True
+            except OSError:
+                return False
+
+        try:
+            wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
+                       % (host, target.address), interval=0.5)
+        except WaitTimeout as exc:
+            raise CloudFactsError("%s; its link may still be down: bring it up on the host "
+                                  "(ip link set <dev> up)" % exc) from exc
+        LOG.info("%s answers again (it restored its own link)", host)
+
+    def _aodh_conf(self) -> configparser.RawConfigParser | None:
+        if self._aodh is None and not self._aodh_error:
+            try:
+                copies = self.installer.fetch_config("aodh", self.workdir / "config")
+            except InstallerError as exc:
+                self._aodh_error = brief(exc)
+                return None
+            if not copies:
+                self._aodh_error = "%s not found on %s" % (
+                    ", ".join(self.installer.service("aodh").config_files),
+                    self.installer.service_host("aodh"))
+                return None
+            parser = configparser.RawConfigParser(strict=False)
+            parser.read(list(copies.values()), encoding="utf-8")
+            self._aodh = parser
+        return self._aodh
+
+    def event_alarm_cache_ttl(self) -> int | None:
+        conf = self._aodh_conf()
+        if conf is not None:
+            value = conf.get("DEFAULT", "event_alarm_cache_ttl", fallback=None)
+            try:
+                return AODH_DEFAULT_CACHE_TTL if value is None else int(value)
+            except ValueError:
+                LOG.warning("aodh.conf: event_alarm_cache_ttl = %r is not a number", value)
+        ttl = prepared_cache_ttl(self.installer)
+        LOG.warning("cannot read Aodh's configuration (%s); taking event_alarm_cache_ttl = %d, "
+                    "the value prepare.yml sets (doctor_config_aodh_cache_ttl)",
+                    self._aodh_error or "see above", ttl)
+        return ttl
+
+    def bus_url(self) -> str | None:
+        explicit = self.installer.var(self.installer.service_host("aodh"), "doctor_bus_url")
+        if explicit:
+            return str(explicit)
+        conf = self._aodh_conf()
+        url = None
+        if conf is not None:
+            url = (conf.get("oslo_messaging_notifications", "transport_url", fallback=None)
+                   or conf.get("DEFAULT", "transport_url", fallback=None))
+        amqp = kombu_url(url) if url else None
+        if amqp is None:
+            LOG.warning("no message bus URL for the profiler (%s); T05/T06 come from the logs "
+                        "only; the inventory's doctor_bus_url sets one",
+                        self._aodh_error or "no rabbit:// transport_url in aodh.conf")
+        return amqp
+
+    def log_lines(self, since_epoch: float) -> Iterable[str]:
+        """The service logs fetched by collect_logs.yml (the profiler keeps the lines it
+        knows); none, with a warning, when the logs cannot be fetched."""
+        dest = self.workdir / "logs"
+        try:
+            self.installer.collect_logs(dest)
+        except InstallerError as exc:
+            LOG.warning("cannot fetch the service logs for the profile: %s", brief(exc))
+            return []
+        files = sorted(p for p in dest.rglob("*") if p.is_file())
+        if any(p.name.endswith(".journal.log") for p in files):
+            LOG.warning("journal exports in %s are not in oslo.log's line format; the profiler "
+                        "reads only plain log files", dest)
+        if not files:
+            LOG.warning("collect_logs.yml fetched no logs into %s (the layout's doctor_log_files)",
+                        dest)
+        return tail_lines([p for p in files if not p.name.endswith(".journal.log")])
 
 
-def environment(settings: Settings) -> LabEnv:
+def brief(exc: Exception, limit: int = 600) -> str:
+    """An error's message on one line (a playbook's failure lines included), cut at ``limit``."""
+    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tail_lines(paths: Sequence[Path]) -> Iterable[str]:
+    """The last LOG_TAIL_BYTES of each file, line by line (a cut first line dropped)."""
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - LOG_TAIL_BYTES))
+                data = f.read().decode("utf-8", "replace").splitlines()
+        except OSError as exc:
+            LOG.warning("cannot read %s for the profile: %s", path, exc)
+            continue
+        yield from data[1:] if size > LOG_TAIL_BYTES else data
+
+
+def aodh_cache_ttl(conf: Path) -> int | None:
+    """``event_alarm_cache_ttl`` of an aodh.conf (Aodh's default when unset; None: unreadable)."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        with open(conf, encoding="utf-8") as f:
+            parser.read_file(f)
+    except (OSError, configparser.Error):
+        return None
+    value = parser.get("DEFAULT", "event_alarm_cache_ttl", fallback=None)
+    try:
+        return AODH_DEFAULT_CACHE_TTL if value is None else int(value)
+    except ValueError:
+        return None
+
+
+def prepared_cache_ttl(installer: Installer) -> int:
+    """The cache TTL prepare.yml writes: the inventory's doctor_config_aodh_cache_ttl, else the
+    role's default."""
+    value = installer.var(installer.service_host("aodh"), "doctor_config_aodh_cache_ttl")
+    if value is None:
+        try:
+            value = (yaml.safe_load(ROLE_DEFAULTS.read_text()) or {}).get(
+                "doctor_config_aodh_cache_ttl", 0)
+        except (OSError, yaml.YAMLError):
+            value = 0
+    return int(value)
+
+
+def kombu_url(transport_url: str) -> str | None:
+    """oslo.messaging's ``rabbit://user:pw@host:port/vhost`` (the first of several hosts) as a
+    kombu URL ``amqp://user:pw@host:port/vhost``; None for another driver."""
+    parts = urlsplit(transport_url.strip())
+    if parts.scheme not in ("rabbit", "amqp"):
+        return None
+    netloc = parts.netloc.split(",")[0]
+    if not netloc:
+        return None
+    vhost = parts.path[1:] if parts.path.startswith("/") else parts.path
+    return urlunsplit(("amqp", netloc, "/" + (vhost or "/"), "", ""))
+
+
+def resolve_inventories(settings: Settings, repo: Path | None = None) -> list[Path] | None:
+    """DOCTOR_INVENTORY's paths (relative ones from the current directory, else from the
+    repository); None for the installer's own inventory/<INSTALLER_TYPE>."""
+    if not settings.inventory:
+        return None
+    repo = repo or Path(__file__).resolve().parents[2]
+    out = []
+    for path in settings.inventory:
+        found = next((p for p in (path, repo / path) if p.exists()), None)
+        if found is None:
+            raise CloudFactsError("DOCTOR_INVENTORY (--inventory): %s does not exist (nor %s)"
+                                  % (path, repo / path))
+        out.append(found.resolve())
+    return out
+
+
+def make_installer(settings: Settings) -> Installer:
+    """The installer plugin INSTALLER_TYPE names, with DOCTOR_INVENTORY's inventories."""
+    try:
+        return get_installer(settings.installer_type, settings,
+                             inventories=resolve_inventories(settings))
+    except InstallerError as exc:
+        raise CloudFactsError(str(exc)) from exc
+
+
+def environment(settings: Settings, installer: Installer | None = None) -> CloudEnv:
+    """The lab's facts for INSTALLER_TYPE=local; the installer plugin's otherwise."""
     if settings.installer_type == "local":
         return LabEnv(settings)
-    raise CloudFactsError(
-        "INSTALLER_TYPE=%s: the scenarios reach that installer's hosts through its plugin in "
-        "doctor_tests.installer, which does not provide SSH targets yet; allowed today: local"
-        % settings.installer_type)
+    return InstallerEnv(settings, installer or make_installer(settings))

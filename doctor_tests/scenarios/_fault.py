@@ -28,7 +28,7 @@ from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
 from doctor_tests.profiler.sources.clock import ClockOffset
 from doctor_tests.profiler.sources.recorder import BusRecorder
-from doctor_tests.scenarios._env import LabEnv
+from doctor_tests.scenarios._env import CloudEnv
 from doctor_tests.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class FaultRun:
 
     settings: Settings
     admin: Connection
-    env: LabEnv
+    env: CloudEnv
     cleanup: Cleanup
     consumer: Consumer
     action_url: str

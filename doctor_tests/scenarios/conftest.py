@@ -18,7 +18,9 @@ from doctor_tests import cloud, preflight
 from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
 from doctor_tests.config import Settings
 from doctor_tests.consumer import ConsumerServer
-from doctor_tests.scenarios._env import LabEnv, environment
+from doctor_tests.installer import Installer
+from doctor_tests.scenarios._env import CloudEnv, CloudFactsError, environment, make_installer
+from doctor_tests.scenarios._prepare import SharedPreparation, prepare_for_session
 
 LOG = logging.getLogger(__name__)
 
@@ -66,8 +68,26 @@ def admin(settings: Settings) -> Connection:
 
 
 @pytest.fixture(scope="session")
-def env(settings: Settings) -> LabEnv:
-    return environment(settings)
+def installer(settings: Settings) -> Installer:
+    """The installer plugin INSTALLER_TYPE names (inventory: DOCTOR_INVENTORY or its own)."""
+    try:
+        return make_installer(settings)
+    except CloudFactsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def prepared(request: pytest.FixtureRequest, installer: Installer) -> Installer:
+    """The cloud's configuration prepared for the session (prepare.yml), put back after it
+    (restore.yml); the restore is registered before prepare runs."""
+    shared = SharedPreparation.for_installer(installer)
+    prepare_for_session(shared, installer, request.addfinalizer)
+    return installer
+
+
+@pytest.fixture(scope="session")
+def env(settings: Settings, prepared: Installer) -> CloudEnv:
+    return environment(settings, prepared)
 
 
 @pytest.fixture
@@ -92,7 +112,7 @@ def consumer(worker_settings: Settings, cleanup: Cleanup) -> Iterator[ConsumerSe
 
 
 @pytest.fixture
-def cache_wait(settings: Settings, env: LabEnv) -> float:
+def cache_wait(settings: Settings, env: CloudEnv) -> float:
     """Seconds to wait after making alarms (Aodh's event-alarm cache); 0 on the lab."""
     return preflight.check_event_alarm_cache(env.event_alarm_cache_ttl(),
                                              settings.installer_type)

@@ -1,0 +1,150 @@
+"""The cloud's configuration prepared once for the scenarios, and put back after.
+
+::
+
+    shared = SharedPreparation.for_installer(installer)
+    prepare_for_session(shared, installer, request.addfinalizer)
+
+The restore is registered before prepare runs, so a prepare that fails or is
+interrupted half-way is still undone. Sessions on one machine against the same
+cloud (pytest-xdist workers, two runs at once) share one preparation: the first
+prepares, the last to leave restores. Who holds it is kept in a small JSON file
+under a lock; a holder whose process is gone no longer counts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from doctor_tests.installer import Installer
+
+LOG = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_S = 1800.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SharedPreparation:
+    """Prepare on the first ``enter``, restore on the last ``leave``, across processes."""
+
+    def __init__(self, key: str, directory: Path | None = None, pid: int | None = None,
+                 alive: Callable[[int], bool] = _alive,
+                 timeout_s: float = LOCK_TIMEOUT_S) -> None:
+        directory = Path(directory or tempfile.gettempdir())
+        self.path = directory / ("doctor-prepared-%s.json" % key)
+        self.lock_path = directory / ("doctor-prepared-%s.lock" % key)
+        self.pid = os.getpid() if pid is None else pid
+        self._alive = alive
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def for_installer(cls, installer: Installer, **kwargs: Any) -> SharedPreparation:
+        """One preparation per installer and inventory."""
+        what = "%s %s" % (installer.name, " ".join(str(p) for p in installer.inventories))
+        return cls(hashlib.sha256(what.encode()).hexdigest()[:12], **kwargs)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.lock_path, "a") as handle:
+            deadline = time.monotonic() + self.timeout_s
+            pause = threading.Event()
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("another Doctor session held %s for %.0f s"
+                                           % (self.lock_path, self.timeout_s)) from None
+                    pause.wait(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read(self) -> tuple[set[int], bool]:
+        """(live holders, whether the cloud is prepared for them)."""
+        try:
+            data = json.loads(self.path.read_text())
+            holders = {int(p) for p in data.get("holders", [])}
+            prepared = bool(data.get("prepared"))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return set(), False
+        holders = {p for p in holders if p == self.pid or self._alive(p)}
+        return holders, prepared and bool(holders - {self.pid})
+
+    def _write(self, holders: set[int], prepared: bool) -> None:
+        if not holders:
+            self.path.unlink(missing_ok=True)
+            return
+        self.path.write_text(json.dumps({"holders": sorted(holders), "prepared": prepared}))
+
+    def holders(self) -> set[int]:
+        with self._locked():
+            return self._read()[0]
+
+    def enter(self, prepare: Callable[[], object]) -> bool:
+        """Become a holder; prepare unless a live holder already did. True if this one did."""
+        with self._locked():
+            holders, prepared = self._read()
+            holders.add(self.pid)
+            self._write(holders, prepared)
+            if prepared:
+                LOG.info("the cloud is already prepared (by process %s)",
+                         ", ".join(str(p) for p in sorted(holders - {self.pid})))
+                return False
+            prepare()
+            self._write(holders, True)
+            return True
+
+    def leave(self, restore: Callable[[], object]) -> bool:
+        """Stop holding; restore if no live holder is left. True if this one restored."""
+        with self._locked():
+            holders, prepared = self._read()
+            holders.discard(self.pid)
+            self._write(holders, prepared)
+            if holders:
+                LOG.info("leaving the cloud prepared for process %s",
+                         ", ".join(str(p) for p in sorted(holders)))
+                return False
+            restore()
+            return True
+
+
+def prepare_for_session(shared: SharedPreparation, installer: Installer,
+                        addfinalizer: Callable[[Callable[[], object]], None]) -> float:
+    """Register the restore, then prepare (both through ``shared``); returns prepare's
+    seconds (0 when another session had prepared)."""
+
+    def restore() -> None:
+        started = time.monotonic()
+        if shared.leave(installer.restore):
+            LOG.info("%s: restore took %.1f s", installer.name, time.monotonic() - started)
+
+    addfinalizer(restore)
+    started = time.monotonic()
+    if not shared.enter(installer.prepare):
+        return 0.0
+    seconds = time.monotonic() - started
+    LOG.info("%s: prepare took %.1f s", installer.name, seconds)
+    return seconds
