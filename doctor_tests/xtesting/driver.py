@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from doctor_tests.xtesting.mapping import pytest_command, pytest_env, result_from_run
+from doctor_tests.xtesting.mapping import (
+    pytest_command,
+    pytest_env,
+    result_from_run,
+    stale_outputs,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -41,20 +46,29 @@ class DoctorTestCase(_Base):
         super().__init__(**kwargs)
 
     def run(self, **kwargs: Any) -> int:
-        """Run the scenarios; ``kwargs``: ``pytest_args`` (list), ``timeout`` (s)."""
+        """Run the scenarios; ``kwargs`` (``run.args`` in testcases.yaml): ``pytest_args``
+        (list), ``timeout`` (s), ``results_dir`` (default Xtesting's ``res_dir``,
+        ``<results>/<case_name>``, which ``run_tests -p`` publishes)."""
         self.start_time = time.time()
-        results_dir = Path(getattr(self, "res_dir", None) or kwargs.get("results_dir")
-                           or "results")
+        results_dir = Path(kwargs.get("results_dir") or getattr(self, "res_dir", None)
+                           or "results").absolute()
+        self.res_dir = os.fspath(results_dir)
         results_dir.mkdir(parents=True, exist_ok=True)
+        for path in stale_outputs(results_dir):
+            path.unlink()
         command = pytest_command(results_dir, kwargs.get("pytest_args", ()))
-        env = pytest_env(self.case_name, results_dir, os.environ)
         LOG.info("running %s", " ".join(command))
         try:
+            env = pytest_env(self.case_name, results_dir, os.environ)
             proc = subprocess.run(command, env=env, check=False, timeout=kwargs.get("timeout"))
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
             LOG.error("could not run the %s scenarios: %s", self.case_name, exc)
+            self.result = 0
+            self.details = {"error": f"could not run the scenarios: {exc}",
+                            "results_dir": os.fspath(results_dir)}
             self.stop_time = time.time()
             return int(self.EX_RUN_ERROR)
         self.result, self.details = result_from_run(results_dir, proc.returncode)
+        self.details["results_dir"] = os.fspath(results_dir)
         self.stop_time = time.time()
         return int(self.EX_OK)

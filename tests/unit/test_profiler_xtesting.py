@@ -136,3 +136,40 @@ def test_driver_run_error(fake_xtesting: types.ModuleType, tmp_path: Path,
                         lambda results_dir, extra=(): [str(tmp_path / "no-such-python")])
     case = fake_xtesting.DoctorTestCase(case_name="fault_management", res_dir=str(tmp_path))
     assert case.run() == _FakeTestCase.EX_RUN_ERROR
+
+
+def test_env_leaves_the_upload_to_xtesting(tmp_path: Path) -> None:
+    env = pytest_env("fault_management", tmp_path,
+                     {"TEST_DB_URL": "file:///tmp/r.json", "NODE_NAME": "lab", "VM_COUNT": "1"})
+    assert "TEST_DB_URL" not in env
+    assert env["NODE_NAME"] == "lab" and env["VM_COUNT"] == "1"
+    assert pytest_command(tmp_path)[7:9] == ["-m", "fault"]
+
+
+def test_driver_run_never_reads_an_older_runs_profile(fake_xtesting: types.ModuleType,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    write_json(to_json(make_profile()), tmp_path / "profile.json")
+    for name in ("profile-2.json", "profile-summary.json", "results.json", "junit.xml",
+                 "profile.svg"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "keep.log").write_text("not ours")
+    monkeypatch.setattr(fake_xtesting, "pytest_command",
+                        lambda results_dir, extra=(): [sys.executable, "-c", "exit(1)"])
+    case = fake_xtesting.DoctorTestCase(case_name="fault_management", res_dir=str(tmp_path))
+    assert case.run() == _FakeTestCase.EX_OK
+    assert case.result == 0 and case.details["pytest_returncode"] == 1
+    assert "no profile.json" in case.details["note"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.log"]
+
+
+def test_driver_results_dir_argument_and_error_details(fake_xtesting: types.ModuleType,
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake_xtesting, "pytest_command",
+                        lambda results_dir, extra=(): [str(tmp_path / "no-such-python")])
+    case = fake_xtesting.DoctorTestCase(case_name="fault_management", res_dir="/nonexistent")
+    assert case.run(results_dir=str(tmp_path / "out")) == _FakeTestCase.EX_RUN_ERROR
+    assert case.res_dir == str(tmp_path / "out")
+    assert case.result == 0 and "could not run the scenarios" in case.details["error"]
+    assert case.start_time <= case.stop_time
