@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import logging
 import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from openstack.connection import Connection
 
-from doctor_tests import cloud, preflight
+from doctor_tests import cloud, locking, preflight
 from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
 from doctor_tests.config import Settings
 from doctor_tests.consumer import ConsumerServer
@@ -25,8 +22,8 @@ from doctor_tests.scenarios._prepare import SharedPreparation, prepare_for_sessi
 LOG = logging.getLogger(__name__)
 
 
-LOCK_PATH = "/tmp/doctor-scenarios.lock"
-LOCK_TIMEOUT_S = 1800.0
+LOCK_PATH = locking.LOCK_PATH
+LOCK_TIMEOUT_S = locking.LOCK_TIMEOUT_S
 
 
 @pytest.fixture(scope="session")
@@ -44,22 +41,8 @@ def worker_settings(settings: Settings) -> Settings:
 def scenario_lock() -> Iterator[None]:
     """One scenario at a time on this machine (also across pytest-xdist workers): the
     scenarios fail hosts and reset servers, which another scenario's checks would see."""
-    with open(LOCK_PATH, "a") as handle:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        pause = threading.Event()
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("another Doctor scenario held %s for %.0f s"
-                                       % (LOCK_PATH, LOCK_TIMEOUT_S)) from None
-                pause.wait(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locking.scenario_lock(LOCK_PATH, LOCK_TIMEOUT_S):
+        yield
 
 
 @pytest.fixture(scope="session")
