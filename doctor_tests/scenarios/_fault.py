@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from doctor_tests import cloud, resources
 from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import Settings
 from doctor_tests.consumer import Consumer
-from doctor_tests.fault import LinkFault
+from doctor_tests.fault import LinkFault, SshTarget
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
@@ -51,6 +52,45 @@ def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
         raise cloud.CloudError("the scenario needs two healthy nova-compute hosts (one to fail, "
                                "one that must not alarm); healthy: %s" % (healthy or "none"))
     return target, others[0]
+
+
+def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids: Iterable[str],
+                    **options: Any) -> tuple[Inspector, InspectorServer]:
+    """The sample inspector and its HTTP server, started (their stops registered first);
+    returns once its index holds ``server_ids`` on ``host``. ``options`` go to the
+    Inspector (``concurrency`` defaults to the settings')."""
+    options.setdefault("concurrency", settings.inspector_concurrency)
+    backend = OpenStackActions.connect(settings.os_cloud, options["concurrency"])
+    inspector = Inspector(backend, **options)
+    cleanup.add("inspector", inspector.stop)
+    inspector.start()
+    server = InspectorServer(inspector, settings.inspector_bind, settings.inspector_port)
+    cleanup.add("inspector HTTP server", server.stop)
+    server.start()
+    ids = set(server_ids)
+
+    def indexed() -> bool:
+        entry = inspector.index.lookup(host)
+        return entry is not None and ids <= set(entry.servers)
+
+    wait_until(indexed, 30, "the inspector's index to hold the %d servers on %s"
+               % (len(ids), host), interval=0.2)
+    return inspector, server
+
+
+def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTarget,
+                  inspector_url: str) -> Monitor:
+    """The ICMP monitor of ``host`` (at ``target``'s address) reporting to ``inspector_url``,
+    started and answering (its stop registered first)."""
+    monitor = Monitor(host, target.address, inspector_url,
+                      interval=settings.monitor_interval_s, timeout=settings.monitor_timeout_s,
+                      misses=settings.monitor_misses, report_up=False)
+    cleanup.add("monitor", monitor.stop)
+    monitor.start()
+    if not monitor.wait_alive(10):
+        raise cloud.CloudError("the monitor gets no ICMP reply from %s (%s)"
+                               % (host, target.address))
+    return monitor
 
 
 @dataclass
@@ -109,31 +149,10 @@ class FaultRun:
     def start_parts(self) -> None:
         """Inspector (index filled and showing every server), then the monitor."""
         s = self.settings
-        backend = OpenStackActions.connect(s.os_cloud, s.inspector_concurrency)
-        self.inspector = Inspector(backend, concurrency=s.inspector_concurrency)
-        self.cleanup.add("inspector", self.inspector.stop)
-        self.inspector.start()
-        server = InspectorServer(self.inspector, s.inspector_bind, s.inspector_port)
-        self.cleanup.add("inspector HTTP server", server.stop)
-        server.start()
-        ids = {srv.id for srv in self.servers}
-
-        def indexed() -> bool:
-            assert self.inspector is not None
-            entry = self.inspector.index.lookup(self.host)
-            return entry is not None and ids <= set(entry.servers)
-
-        wait_until(indexed, 30, "the inspector's index to hold the %d servers on %s"
-                   % (len(ids), self.host), interval=0.2)
-        target = self.env.ssh_target(self.host)
-        self.monitor = Monitor(self.host, target.address, server.url,
-                               interval=s.monitor_interval_s, timeout=s.monitor_timeout_s,
-                               misses=s.monitor_misses, report_up=False)
-        self.cleanup.add("monitor", self.monitor.stop)
-        self.monitor.start()
-        if not self.monitor.wait_alive(10):
-            raise cloud.CloudError("the monitor gets no ICMP reply from %s (%s)"
-                                   % (self.host, target.address))
+        self.inspector, server = start_inspector(s, self.cleanup, self.host,
+                                                 [srv.id for srv in self.servers])
+        self.monitor = start_monitor(s, self.cleanup, self.host, self.env.ssh_target(self.host),
+                                     server.url)
         url = self.env.bus_url()
         if url and s.profiler_type != "none":
             try:
