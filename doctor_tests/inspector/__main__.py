@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--auth", action="store_true", help="require a Keystone token with the admin role"
     )
+    parser.add_argument(
+        "--no-warm-up", dest="warm_up", action="store_false",
+        help="skip the start-up reads that open every connection and warm the APIs' caches",
+    )
     parser.add_argument("--cloud", default=None, help="clouds.yaml entry (default: $OS_CLOUD)")
     parser.add_argument("--debug", action="store_true", help="debug logging")
     return parser
@@ -53,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backend = OpenStackActions.connect(cloud, args.concurrency)
         inspector = Inspector(
-            backend, concurrency=args.concurrency, index_interval=args.index_interval
+            backend, concurrency=args.concurrency, index_interval=args.index_interval,
+            warm_up=args.warm_up,
         )
         inspector.start()
     except CloudError as exc:

@@ -8,6 +8,7 @@ Implementations must be thread-safe: the inspector calls them from a thread pool
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,6 +92,14 @@ class CloudActions(abc.ABC):
     @abc.abstractmethod
     def set_port_status(self, port_id: str, status: str) -> None:
         """Set the port's ``data_plane_status`` ("DOWN" or "UP")."""
+
+    def warm_up(self, server_ids: Sequence[str], port_ids: Sequence[str],
+                parallel: int) -> int:
+        """Before any fault: open ``parallel`` connections and let the APIs validate and
+        cache the token and open their database connections, with harmless reads of
+        these servers and ports. Returns the number of answered reads (0: nothing to
+        warm)."""
+        return 0
 
     def describe(self) -> dict[str, object]:
         """Facts about the backend for the health page (API versions ...)."""

@@ -60,11 +60,13 @@ class Inspector:
         index_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
         index: HostIndex | None = None,
+        warm_up: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
         self.backend = backend
         self.concurrency = concurrency
+        self.warm_up = warm_up
         self.index = index or HostIndex(backend, interval=index_interval, clock=clock)
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="inspector")
@@ -79,8 +81,24 @@ class Inspector:
         """Fill the index (a full listing; raises if the cloud cannot be read), then keep
         it current in the background."""
         self.index.refresh(full=True)
+        if self.warm_up:
+            self._warm_up()
         self.index.start()
         LOG.info("inspector ready: %s", self.index.sizes())
+
+    def _warm_up(self) -> None:
+        servers: list[str] = []
+        ports: list[str] = []
+        for host in self.index.hosts():
+            entry = self.index.lookup(host)
+            if entry is not None:
+                servers.extend(entry.servers)
+                ports.extend(entry.ports)
+        started = time.monotonic()
+        answered = self.backend.warm_up(servers[: self.concurrency], ports[: self.concurrency],
+                                        self.concurrency)
+        LOG.info("warm-up: %d reads answered in %.0f ms", answered,
+                 (time.monotonic() - started) * 1000)
 
     def stop(self) -> None:
         self.index.stop()

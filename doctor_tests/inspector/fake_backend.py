@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -48,6 +49,7 @@ class FakeCloud(CloudActions):
         self.deleted: dict[str, float] = {}
         self.fail_on: set[str] = set()
         self.calls: list[Call] = []
+        self.warmed: list[tuple[tuple[str, ...], tuple[str, ...], int]] = []
         self.listings: list[tuple[str, datetime | None]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -144,6 +146,11 @@ class FakeCloud(CloudActions):
         self._act(f"set_port_{status.lower()}", port_id)
         with self._lock:
             self.port_status[port_id] = status
+
+    def warm_up(self, server_ids: Sequence[str], port_ids: Sequence[str],
+                parallel: int) -> int:
+        self.warmed.append((tuple(server_ids), tuple(port_ids), parallel))
+        return len(server_ids) + len(port_ids)
 
     def describe(self) -> dict[str, object]:
         return {"type": "fake"}

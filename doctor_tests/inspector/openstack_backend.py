@@ -14,6 +14,8 @@ session, shared by all worker threads).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -225,6 +227,35 @@ class OpenStackActions(CloudActions):
             (200,),
             f"PUT /v2.0{url} data_plane_status={status}",
         )
+
+    def warm_up(self, server_ids: Sequence[str], port_ids: Sequence[str],
+                parallel: int) -> int:
+        """``parallel`` reads at once, twice over, so that every pooled connection is
+        open and each API process behind it has seen (and cached) the token: a cold
+        first burst of resets cost Keystone one validation per connection and Nova a
+        new DB connection per thread, on the fault path."""
+        paths: list[tuple[Any, str]] = []
+        for i in range(parallel):
+            paths.append((self._compute, f"/servers/{server_ids[i % len(server_ids)]}"
+                          if server_ids else "/os-services"))
+        for i in range(min(parallel, max(len(port_ids), 1))):
+            paths.append((self._network, f"/ports/{port_ids[i]}" if port_ids else "/ports?limit=1"))
+
+        def read(item: tuple[Any, str]) -> bool:
+            proxy, path = item
+            try:
+                response = proxy.get(path, raise_exc=False)
+            except Exception as exc:  # noqa: BLE001 - warming is best effort
+                LOG.debug("warm-up GET %s: %s", path, exc)
+                return False
+            return getattr(response, "status_code", None) == 200
+
+        answered = 0
+        with ThreadPoolExecutor(max_workers=max(parallel, 1),
+                                thread_name_prefix="warm-up") as pool:
+            for _ in range(2):
+                answered += sum(pool.map(read, paths))
+        return answered
 
     def close(self) -> None:
         try:

@@ -291,3 +291,21 @@ def test_background_refresh_sees_a_new_server() -> None:
         assert index.refreshes > refreshes
     finally:
         index.stop()
+
+
+def test_start_warms_connections_with_the_indexed_resources(cloud: FakeCloud) -> None:
+    insp = Inspector(cloud, concurrency=2, index_interval=3600)
+    insp.start()
+    insp.stop()
+    [(servers, ports, parallel)] = cloud.warmed
+    assert parallel == 2 and len(servers) == 2 and len(ports) == 2
+    assert set(servers) <= set(cloud.servers) and set(ports) <= set(cloud.port_info)
+    # no action was taken on the way
+    assert cloud.action_calls() == []
+
+
+def test_warm_up_can_be_switched_off(cloud: FakeCloud) -> None:
+    insp = Inspector(cloud, concurrency=2, index_interval=3600, warm_up=False)
+    insp.start()
+    insp.stop()
+    assert cloud.warmed == []

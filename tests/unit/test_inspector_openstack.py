@@ -248,6 +248,18 @@ def test_reset_and_port_status_requests(fake: FakeOpenStack) -> None:
         actions.set_port_status("port-1", "down")
 
 
+def test_warm_up_reads_servers_and_ports_in_parallel_twice(fake: FakeOpenStack) -> None:
+    actions = OpenStackActions(connect(fake), concurrency=3)
+    actions.warm_up(["vm-1", "vm-2"], ["port-1"], 3)
+    gets = [r.path for r in fake.seen("GET", "/compute/v2.1/servers/")]
+    assert sorted(gets) == sorted(["/compute/v2.1/servers/vm-1", "/compute/v2.1/servers/vm-2",
+                                   "/compute/v2.1/servers/vm-1"] * 2)
+    assert [r.path for r in fake.seen("GET", "/network/v2.0/ports/")] == [
+        "/network/v2.0/ports/port-1"] * 2
+    # nothing but reads
+    assert not fake.seen("POST", "/compute") and not fake.seen("PUT", "/")
+
+
 def test_listings(fake: FakeOpenStack) -> None:
     actions = OpenStackActions(connect(fake))
     since = datetime(2024, 5, 1, 12, 0, 30, 500000, tzinfo=timezone.utc)
