@@ -113,6 +113,7 @@ class LinkFault:
     restore_link: Callable[[], None]
     fault_id: str = ""
     injected: bool = False
+    host_pid: str = ""  # the host-side script (a session leader: kill -- -PID ends it early)
 
     def inject(self) -> None:
         """Start the fault (returns at once; the link goes down a moment later)."""
@@ -123,6 +124,7 @@ class LinkFault:
         finally:
             shell.close()
         self.injected = True
+        self.host_pid = pid
         LOG.info("fault %s: link of %s (%s) going down for %.1f s (host pid %s)",
                  self.fault_id, self.target.host, self.target.address, self.duration_s, pid)
 
