@@ -1,0 +1,78 @@
+"""This machine and this process: what the results say they ran on, and peak memory.
+
+Peak memory is read from ``/proc/self/status``: ``VmHWM`` (the resident high-water mark),
+reset before each run by writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0), so a
+run's peak is its own. Where the reset is refused the high-water mark is the process's
+lifetime peak and :func:`reset_peak_rss` says so (returns False).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+PROC_SELF = Path("/proc/self")
+
+
+def status_kib(text: str, key: str) -> int | None:
+    """A ``kB`` field of a /proc/<pid>/status text (``VmRSS``, ``VmHWM``...), or None."""
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name == key:
+            parts = rest.split()
+            if parts and parts[0].isdigit():
+                return int(parts[0])
+    return None
+
+
+def rss_mib(key: str = "VmRSS") -> float | None:
+    try:
+        text = (PROC_SELF / "status").read_text()
+    except OSError:
+        return None
+    kib = status_kib(text, key)
+    return round(kib / 1024.0, 1) if kib is not None else None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS; False where the kernel refuses."""
+    try:
+        (PROC_SELF / "clear_refs").write_text("5")
+        return True
+    except OSError as exc:
+        LOG.warning("cannot reset VmHWM (%s): peak RSS is the process's lifetime peak", exc)
+        return False
+
+
+def cpu_model(cpuinfo: str) -> str | None:
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "model name":
+            return " ".join(value.split())
+    return None
+
+
+def describe() -> dict[str, Any]:
+    """Host name, CPUs, memory, kernel, Python: the ``machine`` of the results."""
+    try:
+        model = cpu_model(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        model = None
+    try:
+        mem_kib = status_kib(Path("/proc/meminfo").read_text(), "MemTotal")
+    except OSError:
+        mem_kib = None
+    return {
+        "hostname": socket.gethostname(),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(mem_kib / 1024.0 / 1024.0, 1) if mem_kib else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }

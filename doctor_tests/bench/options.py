@@ -1,0 +1,159 @@
+"""``doctor bench`` options: validation of the values, and the inspector variants by name.
+
+Every function here is pure; a wrong value raises :class:`BenchOptionError` naming the
+option, the value and what is allowed (the command line turns it into an argparse error).
+
+Variants are inspector option sets, named on the command line (``--variants``):
+
+- ``default``: the inspector as it is constructed by default;
+- ``serial``: one worker (``concurrency=1``);
+- ``threads<N>``: a pool of N workers (``concurrency=N``), e.g. ``threads16``;
+- ``shortcut``: the inspector also publishes ``compute.instance.update`` itself
+  (``shortcut=True``);
+- ``strategy-<name>``: the inspector's ``strategy`` option, e.g. ``strategy-asyncio``.
+
+Names combine with ``+`` (``shortcut+threads32``). Whether the inspector accepts a
+variant's options is checked against its constructor (:func:`unsupported`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_COUNTS = (1, 10, 50, 200, 500)
+DEFAULT_RUNS = 5
+DEFAULT_VARIANTS = ("default", "shortcut")
+DEFAULT_SOAK_MINUTES = 10.0
+MAX_COUNT = 5000
+MAX_THREADS = 1024
+
+_FIXED: dict[str, dict[str, Any]] = {
+    "default": {},
+    "serial": {"concurrency": 1},
+    "shortcut": {"shortcut": True},
+}
+_THREADS = re.compile(r"threads(\d+)\Z")
+_STRATEGY = re.compile(r"strategy-([a-z][a-z0-9_]*)\Z")
+ALLOWED_VARIANTS = "default, serial, shortcut, threads<N> (N 1..%d), strategy-<name>; " \
+                   "combined with + (shortcut+threads32)" % MAX_THREADS
+
+
+class BenchOptionError(ValueError):
+    """An option's value is not valid; names the option, the value and what is allowed."""
+
+    def __init__(self, option: str, value: object, allowed: str) -> None:
+        self.option, self.value, self.allowed = option, value, allowed
+        super().__init__("%s: %r is not valid; allowed: %s" % (option, value, allowed))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named set of inspector options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_shortcut(self) -> bool:
+        return bool(self.options.get("shortcut"))
+
+
+def parse_counts(text: str, option: str = "--counts") -> tuple[int, ...]:
+    """``"1,10,50"`` -> (1, 10, 50): positive whole numbers, sorted, each once."""
+    allowed = "comma-separated whole numbers from 1 to %d, e.g. 1,10,50" % MAX_COUNT
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise BenchOptionError(option, text, allowed)
+    counts = set()
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= MAX_COUNT:
+            raise BenchOptionError(option, text, allowed)
+        counts.add(int(part))
+    return tuple(sorted(counts))
+
+
+def parse_positive_int(text: str, option: str, maximum: int = 1000) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= maximum:
+        raise BenchOptionError(option, text, "a whole number from 1 to %d" % maximum)
+    return int(text)
+
+
+def parse_non_negative_int(text: str, option: str, maximum: int = 1_000_000) -> int:
+    if not text.strip().isdigit() or int(text) > maximum:
+        raise BenchOptionError(option, text, "a whole number from 0 to %d" % maximum)
+    return int(text)
+
+
+def parse_minutes(text: str, option: str = "--soak-minutes") -> float:
+    """Minutes as a number >= 0 (0 skips); fractions allowed (0.2 = 12 s)."""
+    allowed = "a number of minutes >= 0 (0 skips), e.g. 10 or 0.5"
+    try:
+        value = float(text)
+    except ValueError:
+        raise BenchOptionError(option, text, allowed) from None
+    if not math.isfinite(value) or value < 0:
+        raise BenchOptionError(option, text, allowed)
+    return value
+
+
+def parse_seconds(text: str, option: str) -> float:
+    allowed = "a number of seconds >= 0"
+    try:
+        value = float(text)
+    except ValueError:
+        raise BenchOptionError(option, text, allowed) from None
+    if not math.isfinite(value) or value < 0:
+        raise BenchOptionError(option, text, allowed)
+    return value
+
+
+def _variant_part(part: str, option: str) -> dict[str, Any]:
+    if part in _FIXED:
+        return dict(_FIXED[part])
+    match = _THREADS.match(part)
+    if match and 1 <= int(match.group(1)) <= MAX_THREADS:
+        return {"concurrency": int(match.group(1))}
+    match = _STRATEGY.match(part)
+    if match:
+        return {"strategy": match.group(1)}
+    raise BenchOptionError(option, part, ALLOWED_VARIANTS)
+
+
+def parse_variant(name: str, option: str = "--variants") -> Variant:
+    """One variant name (parts joined by +) -> its inspector options."""
+    options: dict[str, Any] = {}
+    parts = name.strip().split("+")
+    for part in parts:
+        part_options = _variant_part(part.strip(), option)
+        clash = set(part_options) & set(options)
+        if clash:
+            raise BenchOptionError(option, name, "%s; at most one part per inspector option "
+                                   "(%s given twice)" % (ALLOWED_VARIANTS,
+                                                         ", ".join(sorted(clash))))
+        options.update(part_options)
+    return Variant(name.strip(), options)
+
+
+def parse_variants(text: str, option: str = "--variants") -> tuple[Variant, ...]:
+    """``"default,shortcut"`` -> the variants, in order, each once; the first is the one
+    the sweep's main figures come from."""
+    names = [n.strip() for n in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise BenchOptionError(option, text, ALLOWED_VARIANTS)
+    seen: dict[str, Variant] = {}
+    for name in names:
+        if name not in seen:
+            seen[name] = parse_variant(name, option)
+    return tuple(seen.values())
+
+
+def unsupported(variant: Variant, accepted: Iterable[str]) -> str | None:
+    """Why the inspector cannot run ``variant`` (options it does not accept), or None."""
+    missing = sorted(set(variant.options) - set(accepted))
+    if not missing:
+        return None
+    return "the Inspector constructor has no %s parameter" % ", ".join(missing)

@@ -1,0 +1,235 @@
+"""The benchmark for people: a markdown table, a plot of notification time against server
+count (hand-written SVG, like the profiler's timeline) and the README around them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from doctor_tests.profiler.svg import FONT, nice_step
+
+# The issue's targets: last alarm after detection, median, path through Nova (ms).
+TARGETS_MS = {1: 120.0, 10: 400.0, 50: 1400.0, 200: 5000.0}
+SHORTCUT_TARGETS_MS = {1: 60.0}
+
+COLUMNS = (
+    ("servers", "vm_count"),
+    ("runs", "runs"),
+    ("detection p50/p95 ms", ("detection_p50_ms", "detection_p95_ms")),
+    ("first alarm p50/p95 ms", ("notification_p50_ms", "notification_p95_ms")),
+    ("last alarm p50/p95 ms", ("last_alarm_p50_ms", "last_alarm_p95_ms")),
+    ("per server p50/p95 ms", ("server_latency_p50_ms", "server_latency_p95_ms")),
+    ("shortcut last p50 ms", "shortcut_last_alarm_p50_ms"),
+    ("target ms", "target"),
+    ("duplicates", "duplicate_alarms"),
+    ("inspector all ERROR ms", "inspector_all_error_ms"),
+    ("resets/s", "inspector_reset_per_s"),
+    ("inspector peak RSS MB", "inspector_peak_rss_mb"),
+)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "%.0f" % value if abs(value) >= 100 else "%.1f" % value
+    return str(value)
+
+
+def _cell(point: Mapping[str, Any], key: str | tuple[str, str]) -> str:
+    if key == "target":
+        target = TARGETS_MS.get(int(point["vm_count"]))
+        return "≤ %s" % _fmt(target) if target is not None else "-"
+    if isinstance(key, tuple):
+        return " / ".join(_fmt(point.get(k)) for k in key)
+    return _fmt(point.get(key))
+
+
+def markdown_table(sweep: Sequence[Mapping[str, Any]]) -> str:
+    """The sweep as a markdown table (one row per server count)."""
+    lines = ["| " + " | ".join(title for title, _ in COLUMNS) + " |",
+             "|" + "|".join("---:" for _ in COLUMNS) + "|"]
+    for point in sweep:
+        lines.append("| " + " | ".join(_cell(point, key) for _, key in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def cpu_table(sweep: Sequence[Mapping[str, Any]], top: int = 8) -> str:
+    """CPU ms per server by component (medians of the runs), the ``top`` busiest overall."""
+    totals: dict[str, float] = {}
+    for point in sweep:
+        for name, value in (point.get("cpu_ms_per_server") or {}).items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+    names = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])][:top]
+    if not names:
+        return "(no CPU figures)"
+    lines = ["| servers | " + " | ".join(names) + " |",
+             "|---:|" + "|".join("---:" for _ in names) + "|"]
+    for point in sweep:
+        cpu = point.get("cpu_ms_per_server") or {}
+        lines.append("| %s | %s |" % (point["vm_count"], " | ".join(_fmt(cpu.get(n))
+                                                                   for n in names)))
+    return "\n".join(lines)
+
+
+# --- the plot -----------------------------------------------------------------------------
+WIDTH, HEIGHT = 760, 440
+LEFT, RIGHT, TOP, BOTTOM = 80, 190, 40, 60
+SERIES = (
+    ("last_alarm_p50_ms", "last alarm (p50)", "#E45756", None),
+    ("last_alarm_p95_ms", "last alarm (p95)", "#E45756", "5,4"),
+    ("notification_p50_ms", "first alarm (p50)", "#4C78A8", None),
+    ("shortcut_last_alarm_p50_ms", "last alarm, shortcut (p50)", "#54A24B", None),
+)
+
+
+def _x_scale(counts: Sequence[int]) -> Any:
+    lo, hi = math.log10(min(counts)), math.log10(max(counts))
+    span = hi - lo or 1.0
+    width = WIDTH - LEFT - RIGHT
+
+    def x(count: float) -> float:
+        if hi == lo:
+            return LEFT + width / 2
+        return LEFT + (math.log10(count) - lo) / span * width
+
+    return x
+
+
+def render_plot(sweep: Sequence[Mapping[str, Any]], title: str = "") -> str:
+    """Notification time (ms) against servers on the failed host (log scale), as SVG."""
+    counts = [int(p["vm_count"]) for p in sweep]
+    out: list[str] = [
+        '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+        'viewBox="0 0 %d %d" font-family=%s>' % (WIDTH, HEIGHT, WIDTH, HEIGHT, quoteattr(FONT)),
+        '<rect width="100%" height="100%" fill="white"/>',
+        '<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>'
+        % (LEFT, escape(title or "Notification time against servers on the failed host")),
+    ]
+    if not counts:
+        out.append('<text x="%d" y="%d" font-size="13">no data</text></svg>'
+                   % (LEFT, HEIGHT // 2))
+        return "\n".join(out)
+    values = [float(p[key]) for p in sweep for key, *_ in SERIES if p.get(key) is not None]
+    values += [t for c, t in TARGETS_MS.items() if c in counts]
+    top = max(values) if values else 1.0
+    step = nice_step(top, 6)
+    y_max = step * math.ceil(top / step) if top > 0 else 1.0
+    height = HEIGHT - TOP - BOTTOM
+    x = _x_scale(counts)
+
+    def y(value: float) -> float:
+        return TOP + height - value / y_max * height
+
+    # axes and grid
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#222"/>'
+               % (LEFT, TOP + height, WIDTH - RIGHT, TOP + height))
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#222"/>'
+               % (LEFT, TOP, LEFT, TOP + height))
+    tick = 0.0
+    while tick <= y_max + 1e-9:
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>'
+                   % (LEFT, y(tick), WIDTH - RIGHT, y(tick)))
+        out.append('<text x="%d" y="%.1f" font-size="11" text-anchor="end">%s</text>'
+                   % (LEFT - 6, y(tick) + 4, _fmt(tick)))
+        tick += step
+    for count in counts:
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#222"/>'
+                   % (x(count), TOP + height, x(count), TOP + height + 5))
+        out.append('<text x="%.1f" y="%d" font-size="11" text-anchor="middle">%d</text>'
+                   % (x(count), TOP + height + 18, count))
+    out.append('<text x="%.1f" y="%d" font-size="12" text-anchor="middle">servers on the '
+               'failed host (log scale)</text>' % ((LEFT + WIDTH - RIGHT) / 2, HEIGHT - 18))
+    out.append('<text x="18" y="%.1f" font-size="12" text-anchor="middle" '
+               'transform="rotate(-90 18 %.1f)">ms after detection</text>'
+               % (TOP + height / 2, TOP + height / 2))
+    # targets
+    for count, target in TARGETS_MS.items():
+        if count in counts:
+            out.append('<path d="M %.1f %.1f l 6 -6 l 6 6 l -6 6 z" fill="none" '
+                       'stroke="#888"/>' % (x(count) - 6, y(target)))
+    # series
+    legend_y = TOP + 10
+    for key, label, color, dash in SERIES:
+        points = [(x(int(p["vm_count"])), y(float(p[key]))) for p in sweep
+                  if p.get(key) is not None]
+        if not points:
+            continue
+        dash_attr = ' stroke-dasharray="%s"' % dash if dash else ""
+        if len(points) > 1:
+            out.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>'
+                       % (color, dash_attr, " ".join("%.1f,%.1f" % pt for pt in points)))
+        for px, py in points:
+            out.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>' % (px, py, color))
+        lx = WIDTH - RIGHT + 14
+        out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>'
+                   % (lx, legend_y, lx + 24, legend_y, color, dash_attr))
+        out.append('<text x="%d" y="%d" font-size="11">%s</text>'
+                   % (lx + 30, legend_y + 4, escape(label)))
+        legend_y += 20
+    lx = WIDTH - RIGHT + 14
+    out.append('<path d="M %d %d l 6 -6 l 6 6 l -6 6 z" fill="none" stroke="#888"/>'
+               % (lx + 6, legend_y))
+    out.append('<text x="%d" y="%d" font-size="11">target (issue 7)</text>'
+               % (lx + 30, legend_y + 4))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str:
+    """The benchmark page: how it was made, the table, the plot, ceiling, soak."""
+    machine = doc.get("machine") or {}
+    sweep = doc.get("sweep") or []
+    soak = doc.get("soak")
+    ceiling = doc.get("ceiling") or {}
+    lines = ["# Benchmark: notification time against server count", ""]
+    if doc.get("note"):
+        lines += ["> **%s**" % doc["note"], ""]
+    lines += [
+        "Produced by `doctor bench` on %s (%s CPUs, %s GiB, %s) on %s; the figures are in "
+        "[`%s`](%s). Command:" % (machine.get("hostname", "?"), machine.get("cpus", "?"),
+                                  machine.get("memory_gib", "?"), machine.get("cpu_model", "?"),
+                                  doc.get("date", "?"), json_name, json_name),
+        "",
+        "```sh",
+        str(doc.get("command", "")),
+        "```",
+        "",
+        "Each point: the fault (the host's link taken down, on the host) run K times, "
+        "the servers put back to ACTIVE and their alarms to `insufficient data` in between. "
+        "Times in ms after the monitor's detection (T01); detection is T01 - T00. "
+        "\"first/last alarm\" is the first/last alarm received at the consumer; \"per server\" "
+        "pools every server's first alarm over the runs; duplicates are deliveries beyond the "
+        "first per alarm, plus any alarm for the server on the other host. \"inspector all "
+        "ERROR\" is the inspector's own record (event received -> last reset-state accepted); "
+        "its peak RSS is the growth of the benchmark process's VmHWM (the inspector runs "
+        "in-process).",
+        "",
+        markdown_table(sweep),
+        "",
+        "![notification time against server count](%s)" % plot_name,
+        "",
+    ]
+    best = doc.get("nova_reset_ceiling_per_s")
+    if best is not None:
+        lines.append("Nova's reset-state ceiling: **%s calls/s** (a plain concurrent client, "
+                     "best concurrency %s); inspector efficiency **%s** at %s servers."
+                     % (_fmt(best), ceiling.get("best_concurrency", "?"),
+                        _fmt(doc.get("inspector_efficiency")),
+                        doc.get("inspector_efficiency_vm_count", "?")))
+    else:
+        lines.append("Nova's reset-state ceiling: not measured in this run.")
+    lines.append("")
+    if soak:
+        lines.append("Soak: %s false alarm(s) in %s min watching %s with %s CPU hog(s) "
+                     "(%s probes sent, %s missed)." % (
+                         soak.get("false_alarms"), soak.get("minutes"),
+                         ", ".join(soak.get("hosts", [])), soak.get("cpu_hogs"),
+                         soak.get("probes_sent"), soak.get("probes_missed")))
+    else:
+        lines.append("Soak: not run.")
+    lines += ["", "CPU ms per server by component (fault to last alarm, medians):", "",
+              cpu_table(sweep), ""]
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""doctor bench without a lab: options, figures, the results document, table and plot."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from doctor_tests.bench import machine, options, report, results
+from doctor_tests.bench.options import BenchOptionError, Variant
+from doctor_tests.bench.results import RunFigures
+from doctor_tests.bench.runner import BenchConfig, partial_note, plan_variants, report_paths
+from doctor_tests.cli import build_parser
+
+# --- options ------------------------------------------------------------------------------
+
+
+def test_counts_are_positive_whole_numbers_sorted_once() -> None:
+    assert options.parse_counts("50, 1,10,10") == (1, 10, 50)
+
+
+@pytest.mark.parametrize("text", ["", "0", "1,,2", "-1", "1.5", "ten", "1,5001"])
+def test_wrong_counts_name_the_option_and_what_is_allowed(text: str) -> None:
+    with pytest.raises(BenchOptionError) as info:
+        options.parse_counts(text)
+    assert info.value.option == "--counts"
+    assert "comma-separated whole numbers from 1" in str(info.value)
+
+
+def test_runs_minutes_seconds() -> None:
+    assert options.parse_positive_int("5", "--runs") == 5
+    for bad in ("0", "-2", "x", "1001"):
+        with pytest.raises(BenchOptionError, match="--runs"):
+            options.parse_positive_int(bad, "--runs")
+    assert options.parse_minutes("0") == 0.0
+    assert options.parse_minutes("0.2") == pytest.approx(0.2)
+    for bad in ("-1", "nan", "inf", "soon"):
+        with pytest.raises(BenchOptionError, match="--soak-minutes"):
+            options.parse_minutes(bad)
+    with pytest.raises(BenchOptionError, match="--settle"):
+        options.parse_seconds("-0.1", "--settle")
+    assert options.parse_non_negative_int("0", "--ceiling-calls") == 0
+
+
+def test_variants_by_name_and_combined() -> None:
+    got = options.parse_variants("default,threads32,serial,shortcut+threads8,strategy-asyncio,"
+                                 "default")
+    assert [v.name for v in got] == ["default", "threads32", "serial", "shortcut+threads8",
+                                     "strategy-asyncio"]
+    assert [v.options for v in got] == [{}, {"concurrency": 32}, {"concurrency": 1},
+                                        {"shortcut": True, "concurrency": 8},
+                                        {"strategy": "asyncio"}]
+    assert got[3].is_shortcut and not got[0].is_shortcut
+
+
+@pytest.mark.parametrize("text", ["fast", "threads0", "threads", "serial+threads4", ",",
+                                  "strategy-"])
+def test_unknown_variants_list_the_valid_names(text: str) -> None:
+    with pytest.raises(BenchOptionError) as info:
+        options.parse_variants(text)
+    assert info.value.option == "--variants"
+    assert "default" in str(info.value) and "threads" in str(info.value)
+
+
+def test_a_variant_the_inspector_does_not_accept_is_skipped_with_the_reason() -> None:
+    accepted = ["backend", "concurrency", "index_interval"]
+    runnable, skipped = plan_variants(options.parse_variants("default,shortcut,serial"),
+                                      accepted)
+    assert [v.name for v in runnable] == ["default", "serial"]
+    assert skipped == {"shortcut": "the Inspector constructor has no shortcut parameter"}
+
+
+def test_command_line_errors_name_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["bench", "--counts", "1,0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--counts" in err and "'1,0' is not valid" in err and "allowed" in err
+    args = parser.parse_args(["bench", "--counts", "10,1", "--runs", "2", "--soak-minutes", "0",
+                              "--variants", "serial"])
+    assert args.counts == (1, 10) and args.runs == 2 and args.soak_minutes == 0
+    assert args.variants == (Variant("serial", {"concurrency": 1}),)
+    defaults = parser.parse_args(["bench"])
+    assert defaults.counts == (1, 10, 50, 200, 500) and defaults.runs == 5
+    assert [v.name for v in defaults.variants] == ["default", "shortcut"]
+    assert defaults.soak_minutes == 10
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def test_first_alarm_per_server_and_duplicates() -> None:
+    deliveries = [("a1", 10.30), ("a2", 10.50), ("a1", 10.90), ("ax", 10.40), ("other", 10.2)]
+    alarm_servers = {"a1": "s1", "a2": "s2", "other": "s9"}
+    got = results.first_alarm_latencies(deliveries, alarm_servers, ["s1", "s2", "s3"], 10.0)
+    assert got == {"s1": 300.0, "s2": 500.0}
+    assert results.count_duplicates(["a1", "a2", "a1", "a1"]) == 2
+    assert results.count_duplicates([]) == 0
+
+
+def test_cpu_per_server_in_ms_largest_first() -> None:
+    assert results.cpu_per_server({"nova-api": 0.5, "aodh": 2.0, "idle": 0.0}, 10) == {
+        "aodh": 200.0, "nova-api": 50.0}
+    with pytest.raises(ValueError):
+        results.cpu_per_server({}, 0)
+
+
+def _run(count: int, variant: str, run: int, detection: float, last: float | None,
+         dups: int = 0, stray: int = 0, rss: float | None = 3.0) -> RunFigures:
+    lat = (40.0, last) if last is not None else (40.0,)
+    return RunFigures(vm_count=count, variant=variant, run=run, detection_ms=detection,
+                      first_alarm_ms=40.0, last_alarm_ms=last, server_latencies_ms=lat,
+                      alarms_received=len(lat) + dups, missing_servers=0 if last else 1,
+                      duplicates=dups, stray_alarms=stray, inspector_all_error_ms=20.0,
+                      inspector_errors=0, inspector_peak_rss_mb=rss,
+                      cpu_ms_per_server={"nova-api": 2.0 * run}, steps_s={"reset_s": 1.0})
+
+
+def test_sweep_entry_has_the_issue_keys_and_the_shortcut_column() -> None:
+    runs = {"default": [_run(10, "default", 1, 30.0, 300.0), _run(10, "default", 2, 50.0, 500.0,
+                                                                  dups=1, stray=1)],
+            "shortcut": [_run(10, "shortcut", 1, 30.0, 100.0, rss=None)]}
+    entry = results.sweep_entry(10, runs, "default", "shortcut")
+    for key in ("vm_count", "runs", "detection_p50_ms", "detection_p95_ms",
+                "notification_p50_ms", "notification_p95_ms", "last_alarm_p50_ms",
+                "last_alarm_p95_ms", "duplicate_alarms", "shortcut_last_alarm_p50_ms",
+                "inspector_all_error_ms", "inspector_peak_rss_mb"):
+        assert key in entry, key
+    assert entry["runs"] == 2
+    assert entry["detection_p50_ms"] == 40.0 and entry["detection_p95_ms"] == 49.0
+    assert entry["last_alarm_p50_ms"] == 400.0
+    assert entry["duplicate_alarms"] == 2  # one repeat + one alarm for the other host
+    assert entry["shortcut_last_alarm_p50_ms"] == 100.0
+    assert entry["inspector_reset_per_s"] == 500.0
+    assert entry["cpu_ms_per_server"] == {"nova-api": 3.0}
+    assert set(entry["variants"]) == {"default", "shortcut"}
+    none = results.sweep_entry(10, {"default": runs["default"]}, "default", None,
+                               {"shortcut": "no such parameter"})
+    assert none["shortcut_last_alarm_p50_ms"] is None
+    assert none["variants_skipped"] == {"shortcut": "no such parameter"}
+    with pytest.raises(ValueError):
+        results.sweep_entry(10, {"shortcut": runs["shortcut"]}, "default", None)
+
+
+def test_a_run_with_a_missing_alarm_has_no_last_alarm() -> None:
+    summary = results.summarise([_run(2, "default", 1, 30.0, None)])
+    assert summary["last_alarm_p50_ms"] is None and summary["missing_alarms"] == 1
+
+
+def test_efficiency_at_200_or_the_largest_count() -> None:
+    sweep = [{"vm_count": 10, "inspector_reset_per_s": 50.0},
+             {"vm_count": 200, "inspector_reset_per_s": 90.0}]
+    assert results.efficiency(sweep, 100.0, 200) == (0.9, 200)
+    assert results.efficiency(sweep[:1], 100.0, 200) == (0.5, 10)
+    assert results.efficiency(sweep, None, 200) == (None, None)
+
+
+def test_document_shape() -> None:
+    sweep = [results.sweep_entry(1, {"default": [_run(1, "default", 1, 30.0, 80.0)]},
+                                 "default", None)]
+    doc = results.document(machine={"cpus": 2}, date="2026-01-01T00:00:00Z",
+                           command="doctor bench", sweep=sweep,
+                           ceiling={"best_per_s": 100.0, "best_concurrency": 16, "points": []},
+                           soak={"minutes": 10, "false_alarms": 0}, settings={}, timings={},
+                           note="reduced")
+    assert set(doc) >= {"machine", "date", "sweep", "nova_reset_ceiling_per_s",
+                        "inspector_efficiency", "soak"}
+    assert doc["nova_reset_ceiling_per_s"] == 100.0 and doc["soak"]["false_alarms"] == 0
+    assert doc["inspector_efficiency"] == 0.5 and doc["note"] == "reduced"
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def _sweep() -> list[dict[str, object]]:
+    return [results.sweep_entry(n, {"default": [_run(n, "default", 1, 30.0, 10.0 * n)],
+                                    "shortcut": [_run(n, "shortcut", 1, 30.0, 5.0 * n)]},
+                                "default", "shortcut") for n in (1, 10, 50)]
+
+
+def test_markdown_table_one_row_per_count_with_targets() -> None:
+    table = report.markdown_table(_sweep())
+    lines = table.splitlines()
+    assert len(lines) == 2 + 3
+    assert lines[0].startswith("| servers | runs | detection p50/p95 ms")
+    assert lines[2].startswith("| 1 | 1 | 30.0 / 30.0 |")
+    assert "≤ 120" in lines[2] and "≤ 1400" in lines[4]
+    assert report.markdown_table([]).count("\n") == 1
+
+
+def test_plot_is_valid_svg_with_a_line_per_series() -> None:
+    svg = report.render_plot(_sweep(), "title & more")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg"
+    assert len(root.findall(ns + "polyline")) == 4  # last p50, last p95, first p50, shortcut
+    texts = [t.text for t in root.iter(ns + "text")]
+    assert "title & more" in texts and "50" in texts
+    ET.fromstring(report.render_plot(_sweep()[:1]))  # one point: no line, still valid
+    ET.fromstring(report.render_plot([]))
+
+
+def test_readme_quotes_the_command_table_plot_ceiling_and_soak() -> None:
+    doc = results.document(machine={"hostname": "vm", "cpus": 2}, date="2026-01-01T00:00:00Z",
+                           command="doctor bench --runs 5", sweep=_sweep(),
+                           ceiling={"best_per_s": 80.0, "best_concurrency": 16, "points": []},
+                           soak={"minutes": 10, "false_alarms": 0, "hosts": ["a", "b"],
+                                 "cpu_hogs": 2, "probes_sent": 5, "probes_missed": 0},
+                           settings={}, timings={}, note="A reduced run")
+    page = report.render_readme(doc, "notification.svg", "latest.json")
+    assert "doctor bench --runs 5" in page and "![notification time" in page
+    assert "**A reduced run**" in page and "80.0 calls/s" in page and "0 false alarm" in page
+    assert "| servers | nova-api |" in page
+
+
+def test_outputs_beside_the_json(tmp_path: Path) -> None:
+    from doctor_tests.bench.runner import DEFAULT_OUTPUT
+
+    md, svg = report_paths(DEFAULT_OUTPUT)
+    assert md.name == "README.md" and svg.name == "notification.svg"
+    assert report_paths(tmp_path / "small.json") == (tmp_path / "small.md",
+                                                     tmp_path / "small.svg")
+
+
+def test_a_reduced_run_says_so() -> None:
+    assert partial_note(BenchConfig()) is None
+    note = partial_note(BenchConfig(counts=(1, 10), runs=2, soak_minutes=0.2))
+    assert note is not None and "1,10" in note and "2 run(s)" in note and "0.2 min" in note
+
+
+# --- this machine -----------------------------------------------------------------------------
+
+
+def test_proc_status_fields() -> None:
+    text = "Name:\tpython\nVmHWM:\t  20480 kB\nVmRSS:\t  10240 kB\n"
+    assert machine.status_kib(text, "VmHWM") == 20480
+    assert machine.status_kib(text, "VmSwap") is None
+    assert machine.cpu_model("processor\t: 0\nmodel name\t: Some  CPU @ 2GHz\n") == \
+        "Some CPU @ 2GHz"
+    assert set(machine.describe()) >= {"hostname", "cpus", "memory_gib"}
