@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -37,6 +38,10 @@ class SoakResult:
 
 def _hog(stop_at: float) -> None:
     """Burn one core until ``stop_at`` (a monotonic deadline); ends by itself."""
+    # A forked child inherits the parent's handlers (doctor bench turns SIGTERM into
+    # KeyboardInterrupt): the soak's terminate() must just end it, without a traceback.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     x = 0
     while time.monotonic() < stop_at:
         for _ in range(10000):
