@@ -12,7 +12,7 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e clean
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -57,6 +57,10 @@ e2e: venv
 	TEST_CASE=all $(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
 test: lint unit syntax lab e2e
+
+# The benchmark on the lab (issue 7): docs/benchmarks/latest.json, README.md, notification.svg
+bench: venv
+	$(BIN)/doctor bench
 
 clean:
 	rm -rf $(VENV) .tox $(RESULTS)

@@ -5,13 +5,19 @@
     doctor lab status                every service and host with its state
     doctor lab logs SERVICE [-n N]   the end of a service's log
     doctor cleanup [--dry-run]       remove what interrupted runs left in the cloud
+    doctor bench [--counts 1,10,...] notification time against server count, the reset-state
+                                     ceiling and the soak (docs/benchmarks/)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -41,6 +47,60 @@ def _computes(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _bench_type(parse: Callable[..., Any], *args: Any) -> Callable[[str], Any]:
+    """An argparse type from a doctor_tests.bench.options parser (its error names the value
+    and what is allowed; argparse adds the option)."""
+    from doctor_tests.bench.options import BenchOptionError
+
+    def convert(value: str) -> Any:
+        try:
+            return parse(value, *args)
+        except BenchOptionError as exc:
+            raise argparse.ArgumentTypeError("%r is not valid; allowed: %s"
+                                             % (exc.value, exc.allowed)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _add_bench(sub: Any) -> None:
+    from doctor_tests.bench import options as bo
+    from doctor_tests.bench.runner import DEFAULT_OUTPUT
+
+    bench = sub.add_parser(
+        "bench", help="on the lab: notification time against server count, Nova's "
+        "reset-state ceiling, the soak for false alarms (docs/benchmarks/)")
+    bench.add_argument("--counts", type=_bench_type(bo.parse_counts, "--counts"),
+                       default=bo.DEFAULT_COUNTS, metavar="N,N,...",
+                       help="servers on the failed host at each point (default %s)"
+                       % ",".join(map(str, bo.DEFAULT_COUNTS)))
+    bench.add_argument("--runs", type=_bench_type(bo.parse_positive_int, "--runs"),
+                       default=bo.DEFAULT_RUNS, metavar="K",
+                       help="fault runs per point and variant (default %d)" % bo.DEFAULT_RUNS)
+    bench.add_argument("--variants", type=_bench_type(bo.parse_variants, "--variants"),
+                       default=bo.parse_variants(",".join(bo.DEFAULT_VARIANTS)),
+                       metavar="NAME,...",
+                       help="inspector variants, the first gives the main figures (default "
+                       "%s; a variant the inspector does not accept is skipped): %s"
+                       % (",".join(bo.DEFAULT_VARIANTS), bo.ALLOWED_VARIANTS))
+    bench.add_argument("--soak-minutes", type=_bench_type(bo.parse_minutes, "--soak-minutes"),
+                       default=bo.DEFAULT_SOAK_MINUTES, metavar="MIN",
+                       help="soak for false alarms with both cores loaded (default %g; 0 "
+                       "skips)" % bo.DEFAULT_SOAK_MINUTES)
+    bench.add_argument("--ceiling-calls",
+                       type=_bench_type(bo.parse_non_negative_int, "--ceiling-calls"),
+                       default=300, metavar="N",
+                       help="reset-state calls per concurrency for Nova's ceiling (default "
+                       "300; 0 skips)")
+    bench.add_argument("--settle", type=_bench_type(bo.parse_seconds, "--settle"),
+                       default=2.0, metavar="S",
+                       help="after the last alarm, wait until none arrived for S seconds "
+                       "(late duplicates; default 2)")
+    bench.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, metavar="FILE.json",
+                       help="results (default docs/benchmarks/latest.json, with README.md "
+                       "and notification.svg beside it; elsewhere FILE.md and FILE.svg)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="doctor",
                      description="Doctor: fault-management verification for OpenStack")
@@ -68,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--cloud", default=None,
                        help="clouds.yaml entry (default: OS_CLOUD, else the lab's doctor-lab)")
     clean.add_argument("--dry-run", action="store_true", help="say what would be done")
+    _add_bench(sub)
     return parser
 
 
@@ -89,6 +150,34 @@ def _cleanup(args: argparse.Namespace) -> int:
     for line in done:
         print(line)
     print("cleanup: %d thing(s) %s" % (len(done), "to do" if args.dry_run else "done"))
+    return 0
+
+
+def _bench(args: argparse.Namespace, argv: list[str]) -> int:
+    from doctor_tests.bench.faultrun import RunConfig
+    from doctor_tests.bench.runner import BenchConfig, run_bench
+    from doctor_tests.config import load_settings
+
+    logging.getLogger("doctor_tests").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    settings = load_settings()
+    config = BenchConfig(counts=args.counts, runs=args.runs, variants=args.variants,
+                         soak_minutes=args.soak_minutes, output=args.output,
+                         ceiling_calls=args.ceiling_calls, run=RunConfig(settle_s=args.settle),
+                         command=shlex.join(["doctor", *argv]))
+    try:
+        doc = run_bench(settings, config)
+    except (RuntimeError, TimeoutError) as exc:  # CloudError, PreflightError, WaitTimeout...
+        print("doctor bench: error: %s: %s" % (type(exc).__name__, exc), file=sys.stderr)
+        return 1
+    print(tabulate([[p["vm_count"], p["runs"], p["detection_p50_ms"], p["notification_p50_ms"],
+                     p["last_alarm_p50_ms"], p["last_alarm_p95_ms"],
+                     p["shortcut_last_alarm_p50_ms"], p["duplicate_alarms"],
+                     p["inspector_all_error_ms"]] for p in doc["sweep"]],
+                   headers=["servers", "runs", "detect p50", "first p50", "last p50",
+                            "last p95", "shortcut last p50", "dups", "insp all ERROR"]))
+    print("ceiling %s reset-state/s, inspector efficiency %s; soak %s; written %s"
+          % (doc["nova_reset_ceiling_per_s"], doc["inspector_efficiency"],
+             doc["soak"] and "%s false alarm(s)" % doc["soak"]["false_alarms"], args.output))
     return 0
 
 
@@ -121,6 +210,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -129,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lab(args)
         if args.command == "cleanup":
             return _cleanup(args)
+        if args.command == "bench":
+            return _bench(args, argv)
     except lab.LabError as exc:
         print("doctor: error: %s" % exc, file=sys.stderr)
         return 1

@@ -133,7 +133,7 @@ def render_plot(sweep: Sequence[Mapping[str, Any]], title: str = "") -> str:
         out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>'
                    % (LEFT, y(tick), WIDTH - RIGHT, y(tick)))
         out.append('<text x="%d" y="%.1f" font-size="11" text-anchor="end">%s</text>'
-                   % (LEFT - 6, y(tick) + 4, _fmt(tick)))
+                   % (LEFT - 6, y(tick) + 4, "%g" % tick))
         tick += step
     for count in counts:
         out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#222"/>'

@@ -1,0 +1,273 @@
+"""``doctor bench``: the sweep, the reset-state ceiling and the soak, in one run on the lab.
+
+Steps (the whole run holds the machine-wide scenario lock; everything it makes is removed
+at the end, also after a failure, Ctrl-C or SIGTERM):
+
+1. preflight (Keystone, Nova, Neutron, Aodh; Aodh's event-alarm cache off), the consumer;
+2. one project, image, flavor and network; one server with its alarm on the other host;
+3. for each server count (ascending): boot the missing servers on the failed host with
+   their alarms, then K fault runs per inspector variant (:mod:`.faultrun`);
+4. the ceiling: a plain concurrent client resetting the same servers (:mod:`.ceiling`);
+5. clean-up, then the soak: the monitor on every healthy host with both cores loaded
+   (:mod:`.soak`);
+6. the results document (JSON), a markdown page with the table and the plot (SVG).
+
+A partial document (``<output>.partial.json``) is written after each server count, so a
+sweep that fails at 500 servers still leaves the smaller counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doctor_tests import cloud, lab, locking, preflight, resources
+from doctor_tests.bench import ceiling, machine, report, soak
+from doctor_tests.bench.faultrun import RunConfig, run_fault
+from doctor_tests.bench.fleet import Fleet
+from doctor_tests.bench.options import (
+    DEFAULT_COUNTS,
+    DEFAULT_RUNS,
+    DEFAULT_SOAK_MINUTES,
+    Variant,
+    unsupported,
+)
+from doctor_tests.bench.results import RunFigures, document, sweep_entry
+from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
+from doctor_tests.config import REPO_ROOT, Settings, as_dict
+from doctor_tests.consumer import ConsumerServer
+from doctor_tests.inspector import Inspector
+from doctor_tests.scenarios._env import environment
+from doctor_tests.scenarios._fault import choose_hosts
+from doctor_tests.timeutil import iso_utc
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks" / "latest.json"
+BUS_URL_PARAMETERS = ("bus_url", "transport_url")
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run here; says why."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    counts: tuple[int, ...] = DEFAULT_COUNTS
+    runs: int = DEFAULT_RUNS
+    variants: tuple[Variant, ...] = (Variant("default"),)
+    soak_minutes: float = DEFAULT_SOAK_MINUTES
+    output: Path = DEFAULT_OUTPUT
+    ceiling_calls: int = 300
+    run: RunConfig = field(default_factory=RunConfig)
+    command: str = "doctor bench"
+
+
+def report_paths(output: Path) -> tuple[Path, Path]:
+    """(markdown page, plot) for a JSON output: README.md and notification.svg beside the
+    default ``docs/benchmarks/latest.json``; ``<stem>.md`` and ``<stem>.svg`` elsewhere."""
+    if output.resolve() == DEFAULT_OUTPUT.resolve():
+        return output.parent / "README.md", output.parent / "notification.svg"
+    return output.with_suffix(".md"), output.with_suffix(".svg")
+
+
+def partial_note(config: BenchConfig) -> str | None:
+    """Says so when the run is smaller than the issue's full benchmark."""
+    short = []
+    if config.counts != DEFAULT_COUNTS:
+        short.append("server counts %s" % ",".join(map(str, config.counts)))
+    if config.runs < DEFAULT_RUNS:
+        short.append("%d run(s) per point" % config.runs)
+    if config.soak_minutes < DEFAULT_SOAK_MINUTES:
+        short.append("soak %g min" % config.soak_minutes)
+    if config.ceiling_calls <= 0:
+        short.append("no ceiling")
+    if not short:
+        return None
+    return "A reduced run, not the full benchmark: %s." % "; ".join(short)
+
+
+def plan_variants(variants: Sequence[Variant], accepted: Sequence[str]
+                  ) -> tuple[list[Variant], dict[str, str]]:
+    """(the variants the inspector can run, {name: why not} for the others)."""
+    runnable, skipped = [], {}
+    for variant in variants:
+        reason = unsupported(variant, accepted)
+        if reason is None:
+            runnable.append(variant)
+        else:
+            skipped[variant.name] = reason
+            LOG.warning("variant %s skipped: %s (its column is null)", variant.name, reason)
+    return runnable, skipped
+
+
+def write_outputs(doc: dict[str, Any], output: Path) -> list[Path]:
+    markdown, plot = report_paths(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    plot.write_text(report.render_plot(doc["sweep"]) + "\n")
+    markdown.write_text(report.render_readme(doc, plot.name, output.name))
+    return [output, markdown, plot]
+
+
+def _median(values: Sequence[float]) -> float | None:
+    data = sorted(values)
+    if not data:
+        return None
+    mid = len(data) // 2
+    return round(data[mid] if len(data) % 2 else (data[mid - 1] + data[mid]) / 2, 2)
+
+
+def step_medians(runs: Sequence[RunFigures]) -> dict[str, float | None]:
+    keys = sorted({k for r in runs for k in r.steps_s})
+    return {k: _median([r.steps_s[k] for r in runs if k in r.steps_s]) for k in keys}
+
+
+def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
+    """The whole benchmark; returns the results document (also written to the output)."""
+    if settings.installer_type != "local":
+        raise BenchError("doctor bench runs on the lab (INSTALLER_TYPE=local), not on %r"
+                         % settings.installer_type)
+    env = environment(settings)
+    admin = cloud.admin_connection(settings.os_cloud)
+    preflight.check_cloud(admin)
+    ttl = env.event_alarm_cache_ttl()
+    cache_ttl = float(ttl if ttl is not None else 60)
+    if cache_ttl > 0:
+        LOG.warning("Aodh caches event alarms for %.0f s (event_alarm_cache_ttl): each run "
+                    "waits that long after putting the alarms back to 'insufficient data', "
+                    "and after creating alarms", cache_ttl)
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run,
+                                                                 cache_ttl_s=cache_ttl))
+    accepted = list(inspect.signature(Inspector).parameters)
+    runnable, skipped = plan_variants(config.variants, accepted)
+    if not runnable:
+        raise BenchError("no variant can run: %s" % skipped)
+    primary = runnable[0].name
+    shortcut = next((v.name for v in runnable if v.is_shortcut), None)
+    if shortcut is None:
+        LOG.warning("no shortcut variant runs (%s): shortcut_last_alarm_p50_ms will be null",
+                    "; ".join("%s: %s" % kv for kv in skipped.items()) or
+                    "none asked for in --variants")
+
+    def extra_options(variant: Variant) -> dict[str, Any]:
+        if not variant.is_shortcut:
+            return {}
+        return {p: env.bus_url() for p in BUS_URL_PARAMETERS
+                if p in accepted and p not in variant.options}
+
+    started, date = time.monotonic(), iso_utc(time.time())
+    sweep: list[dict[str, Any]] = []
+    all_runs: list[RunFigures] = []
+    timings: dict[str, Any] = {}
+    ceiling_doc: dict[str, Any] | None = None
+    soak_doc: dict[str, Any] | None = None
+
+    def make_doc() -> dict[str, Any]:
+        timings["total_s"] = round(time.monotonic() - started, 1)
+        timings["run_steps_median_s"] = step_medians(all_runs)
+        return document(machine=machine.describe(), date=date, command=config.command,
+                        sweep=sweep, ceiling=ceiling_doc, soak=soak_doc,
+                        settings=_settings_doc(settings, config, runnable, skipped),
+                        timings=timings, note=partial_note(config))
+
+    partial = config.output.with_suffix(".partial.json")
+    with locking.scenario_lock(), sigterm_as_interrupt():
+        stack = Cleanup()
+        try:
+            consumer = ConsumerServer(bind=settings.consumer_bind, port=settings.consumer_port)
+            stack.add("consumer", consumer.stop)
+            consumer.start()
+            preflight.check_consumer(consumer.failure_url, consumer.consumer)
+            host, other = choose_hosts(admin, settings.fault_host)
+            LOG.info("bench: failing %s (servers %s), control server on %s; variants %s",
+                     host, ",".join(map(str, config.counts)), other,
+                     ", ".join(v.name for v in runnable))
+            mark = time.monotonic()
+            fleet = Fleet.create(admin, stack, resources.run_name(), host, other,
+                                 settings.image_name, consumer.failure_url)
+            timings["setup_s"] = round(time.monotonic() - mark, 1)
+            for count in config.counts:
+                fleet.grow_to(count)
+                timings["boot"] = [b.to_json() for b in fleet.batches]
+                by_variant: dict[str, list[RunFigures]] = {}
+                for variant in runnable:
+                    for k in range(config.runs):
+                        LOG.info("bench: %d servers, variant %s, run %d of %d", count,
+                                 variant.name, k + 1, config.runs)
+                        figures = run_fault(settings, env, admin, fleet, consumer.consumer,
+                                            variant, k + 1, config.run, extra_options)
+                        by_variant.setdefault(variant.name, []).append(figures)
+                        all_runs.append(figures)
+                entry = sweep_entry(count, by_variant, primary, shortcut, skipped)
+                entry["runs_detail"] = [r.to_json() for runs in by_variant.values()
+                                        for r in runs]
+                sweep.append(entry)
+                _write_partial(make_doc(), partial)
+            if config.ceiling_calls > 0:
+                ceiling_doc = _measure_ceiling(settings, fleet.server_ids, config.ceiling_calls)
+                timings["ceiling_s"] = ceiling_doc.pop("seconds")
+                _write_partial(make_doc(), partial)
+        finally:
+            mark = time.monotonic()
+            stack.run()
+            timings["cleanup_s"] = round(time.monotonic() - mark, 1)
+        if config.soak_minutes > 0:
+            mark = time.monotonic()
+            hosts = [(h.name, h.address) for h in lab.hosts() if h.link_up]
+            soak_doc = soak.run_soak(hosts, config.soak_minutes).to_json()
+            timings["soak_s"] = round(time.monotonic() - mark, 1)
+    doc = make_doc()
+    for path in write_outputs(doc, config.output):
+        LOG.info("written: %s", path)
+    partial.unlink(missing_ok=True)
+    return doc
+
+
+def _measure_ceiling(settings: Settings, server_ids: Sequence[str], calls: int
+                     ) -> dict[str, Any]:
+    """The ceiling over the host's servers, at least ``calls`` reset-state calls per
+    concurrency (a fresh admin connection: the client's pool is its own)."""
+    rounds = max(1, math.ceil(calls / len(server_ids)))
+    LOG.info("ceiling: %d servers x %d round(s) per concurrency", len(server_ids), rounds)
+    mark = time.monotonic()
+    result = ceiling.measure_ceiling(cloud.admin_connection(settings.os_cloud), server_ids,
+                                     rounds=rounds)
+    doc = result.to_json()
+    doc.update(servers=len(server_ids), rounds=rounds,
+               seconds=round(time.monotonic() - mark, 1))
+    return doc
+
+
+def _write_partial(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    LOG.info("partial results: %s", path)
+
+
+def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Variant],
+                  skipped: dict[str, str]) -> dict[str, Any]:
+    keep = ("monitor_interval_s", "monitor_timeout_s", "monitor_misses",
+            "inspector_concurrency", "fault_host", "os_cloud")
+    plain = as_dict(settings)
+    return {
+        **{k: plain[k] for k in keep},
+        "counts": list(config.counts),
+        "runs": config.runs,
+        "variants": {v.name: v.options for v in runnable},
+        "variants_skipped": skipped,
+        "soak_minutes": config.soak_minutes,
+        "ceiling_calls": config.ceiling_calls,
+        "settle_s": config.run.settle_s,
+        "quiet_cpu_cores": config.run.quiet_cpu,
+        "aodh_event_alarm_cache_ttl_s": config.run.cache_ttl_s,
+    }
+
