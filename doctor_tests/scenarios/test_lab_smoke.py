@@ -33,8 +33,10 @@ import pytest
 from openstack import connection
 from openstack.exceptions import NotFoundException
 
-from doctor_tests import lab
-from doctor_tests.config import LOCAL_CLOUD
+from doctor_tests import lab, preflight
+from doctor_tests.config import LOCAL_CLOUD, Settings
+from doctor_tests.scenarios._env import LabEnv
+from doctor_tests.scenarios._fault import FaultRun
 from doctor_tests.scenarios._smoke import (
     AlarmReceiver,
     Cleanups,
@@ -341,7 +343,7 @@ def test_event_alarm_calls_receiver(conn: connection.Connection, prefix: str,
                                     servers: dict[str, Any], fault_host: str,
                                     receiver: AlarmReceiver, cleanups: Cleanups,
                                     figures: dict[str, float],
-                                    record_property: Any) -> None:
+                                    record_property: Any, settings: Settings) -> None:
     """Event alarm on the server's error -> reset it -> Aodh POSTs to the receiver."""
     server = servers[fault_host]
     if conn.compute.get_server(server.id).status != "ACTIVE":  # only one host: step 3's server
@@ -367,6 +369,9 @@ def test_event_alarm_calls_receiver(conn: connection.Connection, prefix: str,
     alarm_id = alarm["alarm_id"]
     cleanups.push("delete alarm %s" % alarm_id, lambda: delete_alarm(conn, alarm_id))
     LOG.info("alarm %s on server %s -> %s", alarm_id, server.id, receiver.url)
+    # Aodh's listener may hold the project's alarm list from before the alarm existed.
+    FaultRun.wait_alarm_cache(preflight.check_event_alarm_cache(
+        LabEnv(settings).event_alarm_cache_ttl(), "local"))
 
     reset_at = time.monotonic()
     conn.compute.reset_server_state(server, "error")

@@ -81,6 +81,7 @@ def test_port_dp_down(worker_settings, admin, env, cleanup, consumer, cache_wait
     for port in host_ports + other_ports:
         cloud.create_alarm(conn, _port_alarm("%s-port-%s" % (run.name, port.id[:8]), port.id,
                                              consumer.failure_url))
+    run.wait_alarm_cache(cache_wait)
 
     run.start_parts()
     run.inject()
