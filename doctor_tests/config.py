@@ -70,6 +70,7 @@ class Settings:
     consumer_bind: str = "127.0.0.1"
     consumer_port: int = 12346
     inspector_concurrency: int = 16
+    inspector_shortcut: bool = False
     test_db_url: str | None = None
     deploy_scenario: str | None = None
     node_name: str | None = None
@@ -282,6 +283,8 @@ SPECS: tuple[_Spec, ...] = (
         _int(1, 1024),
         "parallel cloud calls in the inspector",
     ),
+    _Spec("inspector_shortcut", "DOCTOR_INSPECTOR_SHORTCUT", _bool,
+          "the inspector also publishes compute.instance.update itself (true/false)"),
     _Spec("test_db_url", "TEST_DB_URL", _url, "results database URL"),
     _Spec("deploy_scenario", "DEPLOY_SCENARIO", _name, "CI deploy scenario name"),
     _Spec("node_name", "NODE_NAME", _name, "CI pod name"),

@@ -39,6 +39,9 @@ class ServerInfo:
     host: str | None
     status: str = "ACTIVE"
     deleted: bool = False
+    project_id: str = ""  # owner; the shortcut's notification carries it (tenant_id)
+    user_id: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)

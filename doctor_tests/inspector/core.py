@@ -26,10 +26,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from doctor_tests.inspector.backend import CloudActions
+from doctor_tests.inspector.backend import CloudActions, ServerInfo
 from doctor_tests.inspector.events import HostEvent
 from doctor_tests.inspector.index import HostEntry, HostIndex
 from doctor_tests.inspector.records import EventRecord, Kind
+from doctor_tests.inspector.shortcut import ShortcutPublisher
 from doctor_tests.timeutil import iso_utc
 
 LOG = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class UnknownHost(LookupError):
         self.hosts = hosts
 
 
-Action = tuple[str, str, Callable[[], None]]  # (action kind, resource id, call)
+Action = tuple[str, str, Callable[[], object]]  # (action kind, resource id, call)
 
 
 class Inspector:
@@ -61,9 +62,18 @@ class Inspector:
         clock: Callable[[], float] = time.time,
         index: HostIndex | None = None,
         warm_up: bool = True,
+        shortcut: bool = False,
+        bus_url: str | None = None,
+        publisher: ShortcutPublisher | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+        if shortcut and publisher is None:
+            if not bus_url:
+                raise ValueError("shortcut needs the notification bus URL (bus_url, "
+                                 "e.g. rabbit://user:password@host:5672/)")
+            publisher = ShortcutPublisher(bus_url)
+        self.shortcut = publisher if shortcut else None
         self.backend = backend
         self.concurrency = concurrency
         self.warm_up = warm_up
@@ -81,6 +91,8 @@ class Inspector:
         """Fill the index (a full listing; raises if the cloud cannot be read), then keep
         it current in the background."""
         self.index.refresh(full=True)
+        if self.shortcut is not None:
+            self.shortcut.connect()
         if self.warm_up:
             self._warm_up()
         self.index.start()
@@ -103,6 +115,8 @@ class Inspector:
     def stop(self) -> None:
         self.index.stop()
         self._pool.shutdown(wait=True)
+        if self.shortcut is not None:
+            self.shortcut.close()
         self.backend.close()
 
     # --- events -----------------------------------------------------------------------
@@ -183,6 +197,12 @@ class Inspector:
         record.service_id = service.id if service else None
         port_status = "DOWN" if kind == "down" else "UP"
         first: list[Action] = []
+        if kind == "down" and self.shortcut is not None and record.servers:
+            # The tenant hears first (see shortcut.py); Nova's resets follow at once.
+            infos = [self.index.server(sid) or ServerInfo(sid, entry.host)
+                     for sid in record.servers]
+            first.append(("shortcut", entry.host,
+                          partial(self.shortcut.instance_error, infos, entry.host)))
         if service is not None:
             call = self.backend.force_down if kind == "down" else self.backend.unforce
             first.append(("service", service.id, partial(call, service)))
@@ -243,6 +263,7 @@ class Inspector:
                 "last_error": index_last.error if index_last else None,
             },
             "concurrency": self.concurrency,
+            "shortcut": self.shortcut is not None,
             "events": len(self.records()),
             "uptime_s": round(now - self.started_at, 3),
             "backend": self.backend.describe(),

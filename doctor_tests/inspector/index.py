@@ -120,6 +120,11 @@ class HostIndex:
                 return None
             return HostEntry(host, service, tuple(sorted(servers or ())), ports or ())
 
+    def server(self, server_id: str) -> ServerInfo | None:
+        """What the index knows of one server (None if it does not know it)."""
+        with self._data_lock:
+            return self._data.servers.get(server_id)
+
     def is_known(self, host: str) -> bool:
         return self.lookup(host) is not None
 

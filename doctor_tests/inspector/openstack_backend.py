@@ -169,6 +169,9 @@ class OpenStackActions(CloudActions):
                 host=server.compute_host or None,
                 status=(server.status or "").upper(),
                 deleted=(server.status or "").upper() == "DELETED",
+                project_id=server.project_id or "",
+                user_id=server.user_id or "",
+                name=server.name or "",
             )
             for server in servers
         ]

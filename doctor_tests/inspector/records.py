@@ -94,6 +94,8 @@ class EventRecord:
                 self._times["ports_down" if self.kind == "down" else "ports_up"] = at
             elif action == "service":
                 self._times["host_marked_down" if self.kind == "down" else "host_marked_up"] = at
+            elif action == "shortcut":  # only rounds of an inspector with the shortcut
+                self._times["shortcut_published"] = at
 
     def action_failed(self, action: str, resource: str, at: float, error: str) -> None:
         with self._lock:

@@ -68,6 +68,10 @@ def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_
         "fault_host": run.host,
         "detection_ms": round((detected.detected_at - t00) * 1000, 1),
         "alarms_received": len(alarms),
+        "inspector_shortcut": settings.inspector_shortcut,
+        # which notification fired each alarm: Nova's or the inspector's shortcut
+        "alarms_from_shortcut": sum(1 for a in alarms
+                                    if a.traits.get("service") == "doctor-inspector"),
     }
     if alarms:
         first = min(a.received_at for a in alarms)
@@ -84,7 +88,10 @@ def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_
           and profile.notification_ms is not None
           and profile.notification_ms < settings.notification_threshold_s * 1000)
     record = build_record(profile, "fault_management", settings.installer_type, ok, run.started,
-                          time.time(), None, {})
+                          time.time(), settings.build_tag,
+                          {"DEPLOY_SCENARIO": settings.deploy_scenario or "",
+                           "NODE_NAME": settings.node_name or "",
+                           "BUILD_TAG": settings.build_tag or ""})
     write_record(record, settings.results_dir)
     if settings.test_db_url:
         upload_record(record, settings.test_db_url)
@@ -96,6 +103,9 @@ def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_
     assert not stray, "an alarm fired for the server on %s, which did not fail: %s" % (
         run.other_host, stray)
     assert not consumer.consumer.duplicates(), consumer.consumer.duplicates()
+    inspector = run.inspector_record()
+    assert inspector is not None, "the inspector recorded no round for %s" % run.host
+    assert not inspector["errors"], "inspector actions failed: %s" % inspector["errors"]
     assert services[run.host].is_forced_down, "nova-compute on %s is not forced down" % run.host
     assert set(states.values()) == {"ERROR"}, "servers on %s not all ERROR: %s" % (
         run.host, states)
