@@ -94,7 +94,7 @@ class CloudActions(abc.ABC):
 
     @abc.abstractmethod
     def set_port_status(self, port_id: str, status: str) -> None:
-        """Set the port's ``data_plane_status`` ("DOWN" or "UP")."""
+        """Set the port's ``data_plane_status`` ("DOWN" or "ACTIVE", the values Neutron accepts)."""
 
     def warm_up(self, server_ids: Sequence[str], port_ids: Sequence[str],
                 parallel: int) -> int:

@@ -10,7 +10,7 @@ logged; it does not stop the others.
 
 A host that is already down causes no second round (the record says
 ``duplicate``). ``compute.host.up`` clears it: the service is un-forced and the
-host's ports are set UP. Servers are left in error on purpose: Nova has no way to
+host's ports are set ACTIVE. Servers are left in error on purpose: Nova has no way to
 know their real state, and the scenario's clean-up resets (or deletes) them.
 
 Rounds for one host never overlap: a round waits for the host's previous round
@@ -144,7 +144,7 @@ class Inspector:
     def host_up(
         self, host: str, received: float | None = None, event: HostEvent | None = None
     ) -> EventRecord:
-        """Clear ``host``: un-force its service and set its ports UP (servers stay in error)."""
+        """Clear ``host``: un-force its service and set its ports ACTIVE (servers stay in error)."""
         return self._round("up", host, received, event)
 
     def _round(
@@ -195,7 +195,7 @@ class Inspector:
         record.ports = entry.ports
         service = entry.service
         record.service_id = service.id if service else None
-        port_status = "DOWN" if kind == "down" else "UP"
+        port_status = "DOWN" if kind == "down" else "ACTIVE"
         first: list[Action] = []
         if kind == "down" and self.shortcut is not None and record.servers:
             # The tenant hears first (see shortcut.py); Nova's resets follow at once.

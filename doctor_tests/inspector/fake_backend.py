@@ -80,7 +80,7 @@ class FakeCloud(CloudActions):
     def add_port(self, port_id: str, host: str | None, device_id: str = "") -> None:
         with self._lock:
             self.port_info[port_id] = PortInfo(port_id, host, device_id, "compute:nova")
-            self.port_status.setdefault(port_id, "UP")
+            self.port_status.setdefault(port_id, "ACTIVE")
 
     def _stamp(self) -> float:
         return time.time() if self.clock is None else self.clock

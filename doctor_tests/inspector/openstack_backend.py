@@ -222,8 +222,10 @@ class OpenStackActions(CloudActions):
         )
 
     def set_port_status(self, port_id: str, status: str) -> None:
-        if status not in ("UP", "DOWN"):
-            raise ValueError(f"data_plane_status must be UP or DOWN, not {status!r}")
+        if status not in ("ACTIVE", "DOWN"):
+            raise ValueError(
+                f"data_plane_status must be ACTIVE or DOWN (Neutron's values), not {status!r}"
+            )
         url = f"/ports/{port_id}"
         _check(
             self._network.put(url, json={"port": {"data_plane_status": status}}, raise_exc=False),

@@ -100,7 +100,7 @@ def test_up_clears_then_down_acts_again(cloud: FakeCloud, inspector: Inspector) 
     up = inspector.host_up("compute-1")
     assert up.wait(5) and not up.duplicate
     assert not cloud.services["compute-1"].forced_down
-    assert all(cloud.port_status[f"port-{i}"] == "UP" for i in range(3))
+    assert all(cloud.port_status[f"port-{i}"] == "ACTIVE" for i in range(3))
     assert all(cloud.server_state[f"vm-{i}"] == "ERROR" for i in range(3))  # left in error
     assert len(cloud.calls_named("reset_server_error")) == 3  # up resets no server
     assert inspector.hosts_down() == []

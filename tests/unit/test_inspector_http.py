@@ -142,7 +142,7 @@ def test_duplicate_down_then_up_then_down_again(svc: Service) -> None:
     status, body = call(svc.port, "POST", "/hosts/compute-1/up?wait=5")
     assert status == 200 and body["results"][0]["kind"] == "up"
     assert not svc.cloud.services["compute-1"].forced_down
-    assert svc.cloud.port_status["compute-1-port-0"] == "UP"
+    assert svc.cloud.port_status["compute-1-port-0"] == "ACTIVE"
 
     assert put_json(svc.port, "/events?wait=5", [event()])[0] == 200
     assert len(svc.cloud.calls_named("force_down")) == 2
