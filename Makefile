@@ -12,7 +12,7 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench clean
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench xtesting clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -61,6 +61,10 @@ test: lint unit syntax lab e2e
 # The benchmark on the lab (issue 7): docs/benchmarks/latest.json, README.md, notification.svg
 bench: venv
 	$(BIN)/doctor bench
+
+# Doctor as an Xtesting case on the lab (docs/xtesting.md): real run_tests, file:// results
+xtesting: venv lab
+	tests/xtesting/run.sh
 
 clean:
 	rm -rf $(VENV) .tox $(RESULTS)

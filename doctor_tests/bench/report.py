@@ -232,4 +232,47 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
         lines.append("Soak: not run.")
     lines += ["", "CPU ms per server by component (fault to last alarm, medians):", "",
               cpu_table(sweep), ""]
+    lines += ["## Against the targets (issue 7)", "", targets_table(doc), ""]
     return "\n".join(lines)
+
+
+# (what, target, how to read it off the document) - the issue's targets on the lab
+def _point(doc: Mapping[str, Any], count: int, key: str) -> Any:
+    for entry in doc.get("sweep") or []:
+        if entry.get("vm_count") == count:
+            return entry.get(key)
+    return None
+
+
+def _max_over(doc: Mapping[str, Any], key: str) -> Any:
+    values = [e.get(key) for e in doc.get("sweep") or [] if e.get(key) is not None]
+    return max(values) if values else None
+
+
+TARGETS: tuple[tuple[str, float, str, Any], ...] = (
+    ("last alarm, 1 server (ms)", 120, "<=", lambda d: _point(d, 1, "last_alarm_p50_ms")),
+    ("last alarm, 1 server, shortcut (ms)", 60, "<=",
+     lambda d: _point(d, 1, "shortcut_last_alarm_p50_ms")),
+    ("last alarm, 10 servers (ms)", 400, "<=", lambda d: _point(d, 10, "last_alarm_p50_ms")),
+    ("last alarm, 50 servers (ms)", 1400, "<=", lambda d: _point(d, 50, "last_alarm_p50_ms")),
+    ("last alarm, 200 servers (ms)", 5000, "<=", lambda d: _point(d, 200, "last_alarm_p50_ms")),
+    ("alarms delivered twice (any point)", 0, "<=", lambda d: _max_over(d, "duplicate_alarms")),
+    ("detection p95, worst point (ms)", 100, "<=", lambda d: _max_over(d, "detection_p95_ms")),
+    ("inspector efficiency", 0.9, ">=", lambda d: d.get("inspector_efficiency")),
+    ("false alarms in the soak", 0, "<=", lambda d: (d.get("soak") or {}).get("false_alarms")),
+)
+
+
+def targets_table(doc: Mapping[str, Any]) -> str:
+    """Each target of the issue with the measured value and whether it is met."""
+    rows = ["| target | limit | measured | met |", "|---|---|---|---|"]
+    for what, limit, op, read in TARGETS:
+        value = read(doc)
+        if value is None:
+            met = "not measured"
+        elif op == "<=":
+            met = "yes" if value <= limit else "**no**"
+        else:
+            met = "yes" if value >= limit else "**no**"
+        rows.append("| %s | %s %s | %s | %s |" % (what, op, _fmt(limit), _fmt(value), met))
+    return "\n".join(rows)

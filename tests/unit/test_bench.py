@@ -240,3 +240,25 @@ def test_proc_status_fields() -> None:
     assert machine.cpu_model("processor\t: 0\nmodel name\t: Some  CPU @ 2GHz\n") == \
         "Some CPU @ 2GHz"
     assert set(machine.describe()) >= {"hostname", "cpus", "memory_gib"}
+
+
+def test_targets_table_says_which_targets_are_met() -> None:
+    from doctor_tests.bench.report import targets_table
+
+    doc = {
+        "sweep": [
+            {"vm_count": 1, "last_alarm_p50_ms": 90.0, "shortcut_last_alarm_p50_ms": None,
+             "duplicate_alarms": 0, "detection_p95_ms": 80.0},
+            {"vm_count": 50, "last_alarm_p50_ms": 1500.0, "duplicate_alarms": 2,
+             "detection_p95_ms": 95.0},
+        ],
+        "inspector_efficiency": 0.95,
+        "soak": {"false_alarms": 0},
+    }
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in targets_table(doc).splitlines()}
+    assert rows["last alarm, 1 server (ms)"].endswith("| yes |")
+    assert "not measured" in rows["last alarm, 1 server, shortcut (ms)"]
+    assert "**no**" in rows["last alarm, 50 servers (ms)"]
+    assert "**no**" in rows["alarms delivered twice (any point)"]
+    assert "| yes |" in rows["inspector efficiency"]
+    assert "not measured" in rows["last alarm, 200 servers (ms)"]
