@@ -230,6 +230,7 @@ class Inspector:
 
     def _run(self, record: EventRecord, action: Action) -> None:
         kind, resource, call = action
+        started = self._clock()
         try:
             call()
         except Exception as exc:
@@ -237,7 +238,7 @@ class Inspector:
             LOG.error("%s %s on host %s failed: %s", kind, resource, record.host, exc)
             record.action_failed(kind, resource, at, f"{type(exc).__name__}: {exc}")
         else:
-            record.action_ok(kind, resource, self._clock())
+            record.action_ok(kind, resource, self._clock(), started)
         finally:
             record.finished(self._clock())
 

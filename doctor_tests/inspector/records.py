@@ -63,6 +63,7 @@ class EventRecord:
         self._times: dict[str, float | None] = dict.fromkeys(_TIME_KEYS[kind])
         self._times["received"] = received
         self.server_times: dict[str, float] = {}
+        self.server_call_s: dict[str, float] = {}  # duration of each reset call
         self.port_times: dict[str, float] = {}
         self.errors: list[dict[str, object]] = []
         self._pending = 0
@@ -82,10 +83,15 @@ class EventRecord:
         with self._lock:
             self._pending += count
 
-    def action_ok(self, action: str, resource: str, at: float) -> None:
+    def action_ok(self, action: str, resource: str, at: float,
+                  started: float | None = None) -> None:
+        """``at``: when the call returned; ``started``: when it was made (the server's
+        state changes, and Nova notifies, somewhere in between)."""
         with self._lock:
             if action == "reset_server":
                 self.server_times[resource] = at
+                if started is not None:
+                    self.server_call_s[resource] = at - started
                 if self._times["first_server_error"] is None:
                     self._times["first_server_error"] = at
                 self._times["last_server_error"] = at
@@ -165,6 +171,7 @@ class EventRecord:
                 "times_iso": {k: iso_utc(v) if v is not None else None
                               for k, v in self._times.items()},
                 "server_times": dict(self.server_times),
+                "server_call_s": dict(self.server_call_s),
                 "port_times": dict(self.port_times),
                 "errors": [dict(e) for e in self.errors],
             }

@@ -244,3 +244,32 @@ def test_server_distributions_and_first_last_alarm() -> None:
                                           ("d", pytest.approx(370.0)))
     with pytest.raises(ValueError, match="not a per-server"):
         profile.add_server("a", Checkpoint("T01", T0, "trace:monitor"))
+
+
+def test_nova_notifying_inside_the_reset_call_is_folded_into_the_inspector() -> None:
+    ms = dict(MS)
+    ms["T05"] = ms["T04"] - 20.0  # Nova notified 20 ms before the last reset call returned
+    assert ms["T05"] > ms["T03"]
+    profile = make_profile(ms)
+    result = breakdown(profile)
+    parts = {c.name: c.ms for c in result.components}
+    assert parts["nova"] == 0.0
+    assert parts["inspector"] == pytest.approx(ms["T05"] - ms["T01"], abs=0.01)
+    assert min(parts.values()) >= 0.0
+    assert sum(c.us for c in result.components) == result.total_us
+    assert result.total_ms == pytest.approx(ms["T10"] - ms["T00"], abs=0.01)
+    assert any("inside the last reset call" in note for note in result.notes)
+
+
+def test_reset_call_duration_is_t04s_uncertainty() -> None:
+    from doctor_tests.profiler.sources.trace import inspector_candidates
+
+    record = {"times": {"received": T0 + 0.080, "last_server_error": T0 + 0.500},
+              "server_times": {"vm-1": T0 + 0.300, "vm-2": T0 + 0.500},
+              "server_call_s": {"vm-1": 0.05, "vm-2": 0.12}}
+    found = {(c.checkpoint.name, c.server): c.checkpoint for c in inspector_candidates(record)}
+    assert found[("T04", None)].uncertainty_ms == 120.0  # the last server's call
+    assert found[("T04", "vm-1")].uncertainty_ms == 50.0
+    profile = make_profile({"T00": 0.0, "T01": 80.0, "T05": 420.0})
+    profile.add(found[("T04", None)])
+    assert profile.order_violations() == []

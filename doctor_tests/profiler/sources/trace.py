@@ -49,19 +49,40 @@ def inspector_candidates(record: Mapping[str, Any]) -> list[Candidate]:
         except ValueError:
             LOG.warning("inspector record %s: unreadable event_time %r", record.get("id"),
                         event_time)
+    calls = record.get("server_call_s")
+    calls = calls if isinstance(calls, Mapping) else {}
+    server_times = record.get("server_times")
+    server_times = server_times if isinstance(server_times, Mapping) else {}
+    # T04 is when a reset call returned; Nova set the state and sent its notification
+    # (T05) somewhere inside the call, so the call's duration is T04's uncertainty.
+    last_server = max(server_times, key=lambda s: _number(server_times[s]) or 0.0,
+                      default=None)
     times = record.get("times")
     if isinstance(times, Mapping):
         for key, name in _INSPECTOR_TIMES:
             epoch = _number(times.get(key))
-            if epoch is not None:
+            if epoch is None:
+                continue
+            if name == "T04" and last_server is not None:
+                out.append(_reset_candidate(name, epoch, _number(calls.get(last_server))))
+            else:
                 out.append(candidate(name, epoch, "trace:inspector"))
-    server_times = record.get("server_times")
-    if isinstance(server_times, Mapping):
-        for server, value in server_times.items():
-            epoch = _number(value)
-            if epoch is not None:
-                out.append(candidate("T04", epoch, "trace:inspector", server=str(server)))
+    for server, value in server_times.items():
+        epoch = _number(value)
+        if epoch is not None:
+            out.append(_reset_candidate("T04", epoch, _number(calls.get(server)),
+                                        server=str(server)))
     return out
+
+
+def _reset_candidate(name: str, epoch: float, call_s: float | None,
+                     server: str | None = None) -> Candidate:
+    if call_s is None:
+        return candidate(name, epoch, "trace:inspector", server=server)
+    return candidate(name, epoch, "trace:inspector", server=server,
+                     uncertainty_ms=round(call_s * 1000.0, 3),
+                     note="the reset call's return; Nova set ERROR and notified within "
+                          "the call (%.1f ms)" % (call_s * 1000.0))
 
 
 def consumer_candidates(alarms: Iterable[Mapping[str, Any]]) -> list[Candidate]:
