@@ -179,6 +179,8 @@ class Inspector:
             self._last_round[host] = record
         actions = self._actions(kind, entry, record)
         record.stamp("affected_found", self._clock())
+        self.index.hold()
+        record.on_done(self.index.release)
         LOG.warning(
             "host %s %s: %d server(s), %d port(s)%s", host, kind.upper(), len(entry.servers),
             len(entry.ports), "" if entry.service else ", no nova-compute service indexed",
@@ -225,10 +227,31 @@ class Inspector:
             record.complete(self._clock())
             return
         record.expect(len(actions))
-        for action in actions:
-            self._pool.submit(self._run, record, action)
+        # Ports only once the service and servers are done: Neutron's port updates
+        # compete with Nova's resets for the controller's CPU, and the tenant's alarms
+        # wait for the servers.
+        first = [a for a in actions if a[0] != "port"]
+        later = [a for a in actions if a[0] == "port"]
+        if not first or not later:
+            for action in actions:
+                self._pool.submit(self._run, record, action)
+            return
+        left = [len(first)]
+        lock = threading.Lock()
 
-    def _run(self, record: EventRecord, action: Action) -> None:
+        def one_done() -> None:
+            with lock:
+                left[0] -= 1
+                go = left[0] == 0
+            if go:
+                for action in later:
+                    self._pool.submit(self._run, record, action)
+
+        for action in first:
+            self._pool.submit(self._run, record, action, one_done)
+
+    def _run(self, record: EventRecord, action: Action,
+             then: Callable[[], None] | None = None) -> None:
         kind, resource, call = action
         started = self._clock()
         try:
@@ -240,6 +263,8 @@ class Inspector:
         else:
             record.action_ok(kind, resource, self._clock(), started)
         finally:
+            if then is not None:
+                then()
             record.finished(self._clock())
 
     # --- state ------------------------------------------------------------------------

@@ -88,6 +88,7 @@ class HostIndex:
         overlap: float = 2.0,
         full_interval: float = 300.0,
         clock: Callable[[], float] = time.time,
+        max_hold_s: float = 30.0,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"index interval must be > 0, not {interval}")
@@ -107,6 +108,9 @@ class HostIndex:
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._holds = 0
+        self._held_since = 0.0
+        self.max_hold_s = max_hold_s
 
     # --- lookups (cheap, never call the cloud) ---------------------------------------------
     def lookup(self, host: str) -> HostEntry | None:
@@ -254,8 +258,28 @@ class HostIndex:
             self._thread.join(timeout=30)
             self._thread = None
 
+    def hold(self) -> None:
+        """Pause the background refresh (the inspector is acting on a host: listing every
+        changed server and every port then would compete with its calls for the APIs'
+        CPU). Holds nest; each :meth:`release` undoes one. A hold older than
+        ``max_hold_s`` no longer pauses the refresh."""
+        with self._data_lock:
+            if self._holds == 0:
+                self._held_since = self._clock()
+            self._holds += 1
+
+    def release(self) -> None:
+        with self._data_lock:
+            self._holds = max(0, self._holds - 1)
+
+    def _held(self) -> bool:
+        with self._data_lock:
+            return self._holds > 0 and self._clock() - self._held_since < self.max_hold_s
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            if self._held():
+                continue
             try:
                 self.refresh()
             except Exception:  # logged in refresh(); the next round retries

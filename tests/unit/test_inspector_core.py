@@ -309,3 +309,35 @@ def test_warm_up_can_be_switched_off(cloud: FakeCloud) -> None:
     insp.start()
     insp.stop()
     assert cloud.warmed == []
+
+
+def test_ports_start_after_every_server_reset() -> None:
+    cloud = cloud_with(servers=6, ports=6, delay=0.01)
+    insp = Inspector(cloud, concurrency=4, index_interval=3600)
+    insp.start()
+    try:
+        [record] = insp.handle(parse_events(down_event()))
+        assert record.wait(5)
+    finally:
+        insp.stop()
+    resets = cloud.calls_named("reset_server_error")
+    ports = cloud.calls_named("set_port_down")
+    assert len(resets) == 6 and len(ports) == 6
+    assert min(p.started for p in ports) >= max(r.ended for r in resets)
+
+
+def test_index_refresh_holds_while_a_round_runs() -> None:
+    cloud = cloud_with()
+    now = [1000.0]
+    index = HostIndex(cloud, interval=3600, clock=lambda: now[0], max_hold_s=30)
+    assert not index._held()
+    index.hold()
+    index.hold()
+    assert index._held()
+    index.release()
+    assert index._held()  # holds nest
+    now[0] += 31
+    assert not index._held()  # a hold that old no longer pauses the refresh
+    index.release()
+    now[0] = 1000.0
+    assert not index._held()
