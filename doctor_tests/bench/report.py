@@ -34,7 +34,9 @@ def _fmt(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return "%.0f" % value if abs(value) >= 100 else "%.1f" % value
+        if abs(value) >= 100:
+            return "%.0f" % value
+        return "%.1f" % value if abs(value) >= 1 or value == 0 else "%.3g" % value
     return str(value)
 
 
