@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-import requests.adapters
 from openstack.connection import Connection
+
+from doctor_tests.inspector.openstack_backend import size_connection_pool
 
 LOG = logging.getLogger(__name__)
 
@@ -40,17 +41,10 @@ class Ceiling:
         return asdict(self)
 
 
-def _size_pool(conn: Connection, size: int) -> None:
-    session = conn.session.session  # the requests.Session under keystoneauth
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(10, size))
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, adapter)
-
-
 def measure_point(conn: Connection, server_ids: Sequence[str], concurrency: int,
                   rounds: int = 1) -> CeilingPoint:
     """Reset every server ``rounds`` times with ``concurrency`` threads; time it."""
-    _size_pool(conn, concurrency)
+    size_connection_pool(conn.session, concurrency)
     body = {"os-resetState": {"state": "error"}}
     errors = 0
 

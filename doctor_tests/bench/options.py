@@ -88,9 +88,7 @@ def parse_non_negative_int(text: str, option: str, maximum: int = 1_000_000) -> 
     return int(text)
 
 
-def parse_minutes(text: str, option: str = "--soak-minutes") -> float:
-    """Minutes as a number >= 0 (0 skips); fractions allowed (0.2 = 12 s)."""
-    allowed = "a number of minutes >= 0 (0 skips), e.g. 10 or 0.5"
+def _non_negative_float(text: str, option: str, allowed: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -98,17 +96,15 @@ def parse_minutes(text: str, option: str = "--soak-minutes") -> float:
     if not math.isfinite(value) or value < 0:
         raise BenchOptionError(option, text, allowed)
     return value
+
+
+def parse_minutes(text: str, option: str = "--soak-minutes") -> float:
+    """Minutes as a number >= 0 (0 skips); fractions allowed (0.2 = 12 s)."""
+    return _non_negative_float(text, option, "a number of minutes >= 0 (0 skips), e.g. 10 or 0.5")
 
 
 def parse_seconds(text: str, option: str) -> float:
-    allowed = "a number of seconds >= 0"
-    try:
-        value = float(text)
-    except ValueError:
-        raise BenchOptionError(option, text, allowed) from None
-    if not math.isfinite(value) or value < 0:
-        raise BenchOptionError(option, text, allowed)
-    return value
+    return _non_negative_float(text, option, "a number of seconds >= 0")
 
 
 def _variant_part(part: str, option: str) -> dict[str, Any]:

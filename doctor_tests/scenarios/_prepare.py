@@ -14,19 +14,18 @@ under a lock; a holder whose process is gone no longer counts.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from doctor_tests import locking
 from doctor_tests.installer import Installer
 
 LOG = logging.getLogger(__name__)
@@ -63,24 +62,9 @@ class SharedPreparation:
         what = "%s %s" % (installer.name, " ".join(str(p) for p in installer.inventories))
         return cls(hashlib.sha256(what.encode()).hexdigest()[:12], **kwargs)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.lock_path, "a") as handle:
-            deadline = time.monotonic() + self.timeout_s
-            pause = threading.Event()
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("another Doctor session held %s for %.0f s"
-                                           % (self.lock_path, self.timeout_s)) from None
-                    pause.wait(0.2)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self) -> AbstractContextManager[None]:
+        """The preparation record's own lock (short critical sections)."""
+        return locking.scenario_lock(str(self.lock_path), self.timeout_s, interval=0.2)
 
     def _read(self) -> tuple[set[int], bool]:
         """(live holders, whether the cloud is prepared for them)."""
