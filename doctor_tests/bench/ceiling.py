@@ -1,17 +1,29 @@
-"""The ceiling: how fast this Nova accepts reset-state calls at all.
+"""The ceiling: how fast this Nova accepts reset-state calls.
 
 A plain concurrent client (one keystoneauth session, a connection pool as
-large as the concurrency, a thread pool) resets the same set of servers to
-``error`` again and again and counts accepted calls per second. The best rate
-over the concurrencies tried is the ceiling an inspector's rate is compared
-with (its efficiency = its rate / this ceiling).
+large as the concurrency, a thread pool) resets a set of servers and counts
+accepted calls per second. The best rate over the concurrencies tried is the
+ceiling an inspector's rate is compared with (its efficiency = its rate / this
+ceiling).
+
+Two kinds of call are measured, because they cost the cloud different work:
+
+- **with state changes** (``states=("error", "active", ...)``, each call moves
+  a server to a state it is not in, after ``prepare`` put them all ACTIVE with
+  their alarms armed): what the inspector does during a fault. Nova then sends
+  ``compute.instance.update`` for every call and Ceilometer, Aodh and the
+  consumer do their share on the same cores. This is the ceiling efficiency is
+  computed against.
+- **without** (servers already in ERROR reset to ``error``): Nova writes and
+  answers but notifies nothing. An upper bound of the API alone, kept in the
+  results for reference.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -42,22 +54,25 @@ class Ceiling:
 
 
 def measure_point(conn: Connection, server_ids: Sequence[str], concurrency: int,
-                  rounds: int = 1) -> CeilingPoint:
-    """Reset every server ``rounds`` times with ``concurrency`` threads; time it."""
+                  rounds: int = 1, states: Sequence[str] = ("error",)) -> CeilingPoint:
+    """Reset every server ``rounds`` times with ``concurrency`` threads; time it. Round
+    ``r`` asks for ``states[r % len(states)]``."""
+    if not states:
+        raise ValueError("measure_point needs at least one state to reset to")
     size_connection_pool(conn.session, concurrency)
-    body = {"os-resetState": {"state": "error"}}
     errors = 0
 
-    def reset(server_id: str) -> bool:
-        resp = conn.compute.post("/servers/%s/action" % server_id, json=body,
-                                 raise_exc=False)
+    def reset(work: tuple[str, str]) -> bool:
+        server_id, state = work
+        resp = conn.compute.post("/servers/%s/action" % server_id,
+                                 json={"os-resetState": {"state": state}}, raise_exc=False)
         if resp.status_code != 202:
             LOG.warning("reset-state of %s answered %s: %s", server_id, resp.status_code,
                         resp.text[:200])
             return False
         return True
 
-    work = [sid for _ in range(rounds) for sid in server_ids]
+    work = [(sid, states[r % len(states)]) for r in range(rounds) for sid in server_ids]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for ok in pool.map(reset, work):
@@ -66,18 +81,28 @@ def measure_point(conn: Connection, server_ids: Sequence[str], concurrency: int,
     calls = len(work) - errors
     point = CeilingPoint(concurrency, calls, round(seconds, 4),
                          round(calls / seconds, 2) if seconds > 0 else 0.0, errors)
-    LOG.info("ceiling: concurrency %d -> %.1f reset-state calls/s (%d calls in %.2f s, %d errors)",
-             concurrency, point.per_s, calls, seconds, errors)
+    LOG.info("ceiling (%s): concurrency %d -> %.1f reset-state calls/s (%d calls in %.2f s, "
+             "%d errors)", "/".join(states), concurrency, point.per_s, calls, seconds, errors)
     return point
 
 
 def measure_ceiling(conn: Connection, server_ids: Sequence[str],
                     concurrencies: Sequence[int] = (1, 4, 8, 16, 32, 64),
-                    rounds: int = 1) -> Ceiling:
-    """Try each concurrency once (after one warm-up pass); the best rate is the ceiling."""
+                    rounds: int = 1, states: Sequence[str] = ("error",),
+                    prepare: Callable[[], object] | None = None) -> Ceiling:
+    """Try each concurrency once (after one warm-up pass); the best rate is the ceiling.
+    ``prepare`` (untimed) runs before the warm-up and before each point: with state
+    changes it puts the servers back ACTIVE and their alarms back to armed."""
     if not server_ids:
         raise ValueError("the ceiling needs servers to reset; none were given")
-    measure_point(conn, server_ids[: min(10, len(server_ids))], 4)  # warm-up: tokens, pool
-    points = [measure_point(conn, server_ids, c, rounds) for c in concurrencies]
+    warm = server_ids[: min(10, len(server_ids))]
+    if prepare is not None:
+        prepare()
+    measure_point(conn, warm, 4, 1, states)  # warm-up: tokens, pool
+    points = []
+    for concurrency in concurrencies:
+        if prepare is not None:
+            prepare()
+        points.append(measure_point(conn, server_ids, concurrency, rounds, states))
     best = max(points, key=lambda p: p.per_s)
     return Ceiling(best.per_s, best.concurrency, points)

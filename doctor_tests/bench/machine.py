@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,21 @@ def describe() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
+
+
+def source_revision(repo: Path) -> dict[str, Any]:
+    """The commit the benchmark ran from and the tracked files changed since, so a
+    results document says which code produced it (``None`` outside a git checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
+                                  text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            LOG.warning("git %s: %s", " ".join(args), exc)
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    changed = sorted(line[3:] for line in status.splitlines()) if status else []
+    return {"commit": commit, "changed_files": changed}

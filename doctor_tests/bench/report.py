@@ -180,6 +180,40 @@ def render_plot(sweep: Sequence[Mapping[str, Any]], title: str = "") -> str:
     return "\n".join(out)
 
 
+def source_text(source: Mapping[str, Any] | None) -> str:
+    """Which commit ran, and whether tracked files differed from it."""
+    if not source or not source.get("commit"):
+        return "Source: not recorded (not run from a git checkout)."
+    changed = source.get("changed_files") or []
+    text = "Source: commit `%s`" % str(source["commit"])[:12]
+    if changed:
+        return text + ", with uncommitted changes to %s." % ", ".join(
+            "`%s`" % f for f in changed)
+    return text + ", no uncommitted changes."
+
+
+def ceiling_text(ceiling: Mapping[str, Any]) -> str:
+    """How the ceiling was measured, and every concurrency tried."""
+    def points(block: Mapping[str, Any]) -> str:
+        return ", ".join("%s: %s/s" % (p.get("concurrency"), _fmt(p.get("per_s")))
+                         for p in block.get("points") or [])
+
+    if not ceiling.get("state_changes"):
+        return "Concurrency: calls/s - %s." % points(ceiling)
+    text = ("Measured as the inspector works: %s servers put ACTIVE with their alarms armed "
+            "before each concurrency, then reset to `error` (%s round(s); a second round "
+            "resets them back to `active`), so Nova notifies every call and Ceilometer, Aodh "
+            "and the consumer share the two cores as in a fault. Concurrency: calls/s - %s."
+            % (ceiling.get("servers", "?"), ceiling.get("rounds", "?"), points(ceiling)))
+    unchanged = ceiling.get("without_state_changes")
+    if unchanged:
+        text += (" Without state changes (servers already in ERROR: Nova notifies nothing, "
+                 "the API alone) the best was %s calls/s at concurrency %s: %s."
+                 % (_fmt(unchanged.get("best_per_s")), unchanged.get("best_concurrency"),
+                    points(unchanged)))
+    return text
+
+
 def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str:
     """The benchmark page: how it was made, the table, the plot, ceiling, soak."""
     machine = doc.get("machine") or {}
@@ -198,6 +232,8 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
         "```sh",
         str(doc.get("command", "")),
         "```",
+        "",
+        source_text(doc.get("source")),
         "",
         "Each point: the fault (the host's link taken down, on the host) run K times, "
         "the servers put back to ACTIVE and their alarms to `insufficient data` in between. "
@@ -221,6 +257,7 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
                      % (_fmt(best), ceiling.get("best_concurrency", "?"),
                         _fmt(doc.get("inspector_efficiency")),
                         doc.get("inspector_efficiency_vm_count", "?")))
+        lines += ["", ceiling_text(ceiling)]
     else:
         lines.append("Nova's reset-state ceiling: not measured in this run.")
     lines.append("")

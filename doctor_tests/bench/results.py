@@ -194,7 +194,8 @@ def document(*, machine: Mapping[str, Any], date: str, command: str,
              sweep: Sequence[Mapping[str, Any]], ceiling: Mapping[str, Any] | None,
              soak: Mapping[str, Any] | None, settings: Mapping[str, Any],
              timings: Mapping[str, Any], efficiency_at: int | None = 200,
-             note: str | None = None) -> dict[str, Any]:
+             note: str | None = None, source: Mapping[str, Any] | None = None
+             ) -> dict[str, Any]:
     """The results document, in the issue's shape (plus what explains it)."""
     best = float(ceiling["best_per_s"]) if ceiling else None
     eff, eff_count = efficiency(sweep, best, efficiency_at)
@@ -202,6 +203,7 @@ def document(*, machine: Mapping[str, Any], date: str, command: str,
         "machine": dict(machine),
         "date": date,
         "command": command,
+        "source": dict(source) if source is not None else None,
         "sweep": [dict(p) for p in sweep],
         "nova_reset_ceiling_per_s": best,
         "inspector_efficiency": eff,

@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Any
 
 from doctor_tests import cloud, lab, locking, preflight, resources
 from doctor_tests.bench import ceiling, machine, report, soak
-from doctor_tests.bench.faultrun import RunConfig, run_fault
+from doctor_tests.bench.faultrun import PIPELINE, RunConfig, run_fault, wait_quiet
 from doctor_tests.bench.fleet import Fleet
 from doctor_tests.bench.options import (
     DEFAULT_COUNTS,
@@ -165,6 +166,7 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
                 if p in accepted and p not in variant.options}
 
     started, date = time.monotonic(), iso_utc(time.time())
+    source = machine.source_revision(REPO_ROOT)
     sweep: list[dict[str, Any]] = []
     all_runs: list[RunFigures] = []
     timings: dict[str, Any] = {}
@@ -177,7 +179,7 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
         return document(machine=machine.describe(), date=date, command=config.command,
                         sweep=sweep, ceiling=ceiling_doc, soak=soak_doc,
                         settings=_settings_doc(settings, config, runnable, skipped),
-                        timings=timings, note=partial_note(config))
+                        timings=timings, note=partial_note(config), source=source)
 
     partial = config.output.with_suffix(".partial.json")
     with locking.scenario_lock(), sigterm_as_interrupt():
@@ -213,7 +215,8 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
                 sweep.append(entry)
                 _write_partial(make_doc(), partial)
             if config.ceiling_calls > 0:
-                ceiling_doc = _measure_ceiling(settings, fleet.server_ids, config.ceiling_calls)
+                ceiling_doc = _measure_ceiling(settings, fleet, config.ceiling_calls,
+                                               config.run)
                 timings["ceiling_s"] = ceiling_doc.pop("seconds")
                 _write_partial(make_doc(), partial)
         finally:
@@ -232,19 +235,47 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     return doc
 
 
-def _measure_ceiling(settings: Settings, server_ids: Sequence[str], calls: int
+def _measure_ceiling(settings: Settings, fleet: Fleet, calls: int, run: RunConfig
                      ) -> dict[str, Any]:
-    """The ceiling over the host's servers, at least ``calls`` reset-state calls per
-    concurrency (a fresh admin connection: the client's pool is its own)."""
-    rounds = max(1, math.ceil(calls / len(server_ids)))
-    LOG.info("ceiling: %d servers x %d round(s) per concurrency", len(server_ids), rounds)
+    """Nova's reset-state ceiling over the host's servers, at least ``calls`` calls per
+    concurrency, with a fresh admin connection (the client's pool is its own).
+
+    First with state changes (every call moves a server ACTIVE -> ERROR with its alarm
+    armed, as in a fault: the ceiling efficiency is computed against), then without
+    (ERROR -> ERROR, Nova notifies nothing: the API alone, for reference)."""
+    ids = fleet.server_ids
+    rounds = max(1, math.ceil(calls / len(ids)))
+    ids_used = ids if rounds > 1 else ids[:calls]
+
+    def armed() -> None:
+        fleet.reset()
+        cache_expires = time.monotonic() + run.cache_ttl_s
+        wait_quiet(PIPELINE, run.quiet_cpu, run.quiet_timeout_s)
+        if time.monotonic() < cache_expires:
+            # as before a fault run: Aodh's listener must see the alarms armed again
+            threading.Event().wait(cache_expires - time.monotonic())
+
+    conn = cloud.admin_connection(settings.os_cloud)
+    LOG.info("ceiling with state changes: %d servers x %d round(s) per concurrency",
+             len(ids_used), rounds)
     mark = time.monotonic()
-    result = ceiling.measure_ceiling(cloud.admin_connection(settings.os_cloud), server_ids,
-                                     rounds=rounds)
-    doc = result.to_json()
-    doc.update(servers=len(server_ids), rounds=rounds,
-               seconds=round(time.monotonic() - mark, 1))
+    changing = ceiling.measure_ceiling(conn, ids_used, rounds=rounds,
+                                       states=("error", "active"), prepare=armed)
+    changing_s = time.monotonic() - mark
+    LOG.info("ceiling without state changes (servers already ERROR)")
+    mark = time.monotonic()
+    unchanged = ceiling.measure_ceiling(conn, ids_used, rounds=rounds, states=("error",),
+                                        prepare=lambda: _all_error(conn, ids_used))
+    doc = changing.to_json()
+    doc.update(servers=len(ids_used), rounds=rounds, state_changes=True,
+               without_state_changes=unchanged.to_json(),
+               seconds=round(changing_s + time.monotonic() - mark, 1))
     return doc
+
+
+def _all_error(conn: Any, server_ids: Sequence[str]) -> None:
+    """Put the servers in ERROR (untimed) so the measured calls change nothing."""
+    ceiling.measure_point(conn, server_ids, 8, 1, ("error",))
 
 
 def _write_partial(doc: dict[str, Any], path: Path) -> None:

@@ -262,3 +262,92 @@ def test_targets_table_says_which_targets_are_met() -> None:
     assert "**no**" in rows["alarms delivered twice (any point)"]
     assert "| yes |" in rows["inspector efficiency"]
     assert "not measured" in rows["last alarm, 200 servers (ms)"]
+
+
+# --- the ceiling --------------------------------------------------------------------------
+
+
+class _FakeNova:
+    """Records reset-state calls; answers 202, or 409 for the servers in ``refuse``."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        import threading
+        import types
+
+        import requests
+
+        self.calls: list[tuple[str, str]] = []
+        self.refuse = refuse
+        self._lock = threading.Lock()
+        self.session = types.SimpleNamespace(session=requests.Session(),
+                                             mount=lambda scheme, adapter: None)
+        self.compute = self
+
+    def post(self, url: str, json: dict, raise_exc: bool) -> object:
+        import types
+
+        server = url.split("/")[2]
+        with self._lock:
+            self.calls.append((server, json["os-resetState"]["state"]))
+        status = 409 if server in self.refuse else 202
+        return types.SimpleNamespace(status_code=status, text="conflict")
+
+
+def test_ceiling_rounds_alternate_the_states_so_every_call_changes_one() -> None:
+    from doctor_tests.bench import ceiling
+
+    nova = _FakeNova()
+    point = ceiling.measure_point(nova, ["a", "b"], 2, rounds=3, states=("error", "active"))
+    assert sorted(nova.calls) == sorted([("a", "error"), ("b", "error"), ("a", "active"),
+                                         ("b", "active"), ("a", "error"), ("b", "error")])
+    assert point.calls == 6 and point.errors == 0 and point.per_s > 0
+
+
+def test_ceiling_counts_refused_calls_as_errors_not_as_calls() -> None:
+    from doctor_tests.bench import ceiling
+
+    point = ceiling.measure_point(_FakeNova(frozenset({"b"})), ["a", "b", "c"], 3)
+    assert (point.calls, point.errors) == (2, 1)
+    with pytest.raises(ValueError, match="at least one state"):
+        ceiling.measure_point(_FakeNova(), ["a"], 1, states=())
+
+
+def test_ceiling_prepares_before_the_warm_up_and_before_every_concurrency() -> None:
+    from doctor_tests.bench import ceiling
+
+    nova, prepared = _FakeNova(), []
+    result = ceiling.measure_ceiling(nova, ["a", "b"], concurrencies=(1, 4), rounds=1,
+                                     prepare=lambda: prepared.append(len(nova.calls)))
+    # before the warm-up (2 calls), before concurrency 1 (2 more), before concurrency 4
+    assert prepared == [0, 2, 4]
+    assert [p.concurrency for p in result.points] == [1, 4]
+    assert result.best_per_s == max(p.per_s for p in result.points)
+    with pytest.raises(ValueError, match="needs servers"):
+        ceiling.measure_ceiling(nova, [])
+
+
+def test_readme_explains_a_ceiling_with_state_changes_and_quotes_both() -> None:
+    text = report.ceiling_text({
+        "state_changes": True, "servers": 300, "rounds": 1,
+        "points": [{"concurrency": 4, "per_s": 41.5}, {"concurrency": 16, "per_s": 33.0}],
+        "without_state_changes": {"best_per_s": 52.4, "best_concurrency": 8,
+                                  "points": [{"concurrency": 8, "per_s": 52.4}]}})
+    assert "300 servers put ACTIVE" in text and "4: 41.5/s" in text
+    assert "Without state changes" in text and "52.4 calls/s at concurrency 8" in text
+    assert "state changes" not in report.ceiling_text({"points": []})
+
+
+def test_the_document_names_the_commit_it_ran_from(tmp_path: Path) -> None:
+    import subprocess
+
+    from doctor_tests.bench.runner import REPO_ROOT
+
+    here = machine.source_revision(REPO_ROOT)
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    assert here["commit"] == head
+    assert machine.source_revision(tmp_path) == {"commit": None, "changed_files": []}
+    assert "commit `%s`, no uncommitted" % ("a" * 12) in report.source_text(
+        {"commit": "a" * 40, "changed_files": []})
+    assert "`x.py`" in report.source_text({"commit": "b" * 40, "changed_files": ["x.py"]})
+    assert "not recorded" in report.source_text(None)
