@@ -351,3 +351,13 @@ def test_the_document_names_the_commit_it_ran_from(tmp_path: Path) -> None:
         {"commit": "a" * 40, "changed_files": []})
     assert "`x.py`" in report.source_text({"commit": "b" * 40, "changed_files": ["x.py"]})
     assert "not recorded" in report.source_text(None)
+
+
+def test_the_servers_subnet_holds_the_largest_sweep_and_is_never_routed() -> None:
+    import ipaddress
+
+    from doctor_tests import resources
+
+    subnet = ipaddress.ip_network(resources.SERVER_SUBNET)
+    assert subnet.num_addresses - 3 >= options.MAX_COUNT + 1  # network, broadcast, gateway
+    assert subnet.subnet_of(ipaddress.ip_network("198.18.0.0/15"))  # RFC 2544
