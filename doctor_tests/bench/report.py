@@ -200,11 +200,14 @@ def ceiling_text(ceiling: Mapping[str, Any]) -> str:
 
     if not ceiling.get("state_changes"):
         return "Concurrency: calls/s - %s." % points(ceiling)
+    rounds = ceiling.get("rounds", 1)
+    how = ("once each" if rounds == 1 else
+           "%s rounds, every second one back to `active`" % rounds)
     text = ("Measured as the inspector works: %s servers put ACTIVE with their alarms armed "
-            "before each concurrency, then reset to `error` (%s round(s); a second round "
-            "resets them back to `active`), so Nova notifies every call and Ceilometer, Aodh "
-            "and the consumer share the two cores as in a fault. Concurrency: calls/s - %s."
-            % (ceiling.get("servers", "?"), ceiling.get("rounds", "?"), points(ceiling)))
+            "before each concurrency, then reset to `error` (%s), so Nova notifies every call "
+            "and Ceilometer, Aodh and the consumer share the two cores as in a fault. "
+            "Concurrency: calls/s - %s."
+            % (ceiling.get("servers", "?"), how, points(ceiling)))
     unchanged = ceiling.get("without_state_changes")
     if unchanged:
         text += (" Without state changes (servers already in ERROR: Nova notifies nothing, "

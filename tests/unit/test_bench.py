@@ -333,6 +333,9 @@ def test_readme_explains_a_ceiling_with_state_changes_and_quotes_both() -> None:
         "without_state_changes": {"best_per_s": 52.4, "best_concurrency": 8,
                                   "points": [{"concurrency": 8, "per_s": 52.4}]}})
     assert "300 servers put ACTIVE" in text and "4: 41.5/s" in text
+    assert "once each" in text and "back to `active`" not in text
+    assert "2 rounds, every second one back to `active`" in report.ceiling_text(
+        {"state_changes": True, "servers": 50, "rounds": 2, "points": []})
     assert "Without state changes" in text and "52.4 calls/s at concurrency 8" in text
     assert "state changes" not in report.ceiling_text({"points": []})
 
