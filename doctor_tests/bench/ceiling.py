@@ -81,8 +81,8 @@ def measure_point(conn: Connection, server_ids: Sequence[str], concurrency: int,
     calls = len(work) - errors
     point = CeilingPoint(concurrency, calls, round(seconds, 4),
                          round(calls / seconds, 2) if seconds > 0 else 0.0, errors)
-    LOG.info("ceiling (%s): concurrency %d -> %.1f reset-state calls/s (%d calls in %.2f s, "
-             "%d errors)", "/".join(states), concurrency, point.per_s, calls, seconds, errors)
+    LOG.debug("reset-state to %s: concurrency %d -> %.1f calls/s (%d calls in %.2f s, "
+              "%d errors)", "/".join(states), concurrency, point.per_s, calls, seconds, errors)
     return point
 
 
@@ -103,6 +103,10 @@ def measure_ceiling(conn: Connection, server_ids: Sequence[str],
     for concurrency in concurrencies:
         if prepare is not None:
             prepare()
-        points.append(measure_point(conn, server_ids, concurrency, rounds, states))
+        point = measure_point(conn, server_ids, concurrency, rounds, states)
+        LOG.info("ceiling (%s): concurrency %d -> %.1f reset-state calls/s (%d calls in "
+                 "%.2f s, %d errors)", "/".join(states[:rounds]), concurrency, point.per_s,
+                 point.calls, point.seconds, point.errors)
+        points.append(point)
     best = max(points, key=lambda p: p.per_s)
     return Ceiling(best.per_s, best.concurrency, points)

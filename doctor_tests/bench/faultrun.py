@@ -112,6 +112,19 @@ def service_back(admin: Connection, host: str, timeout: float) -> None:
     wait_until(up, timeout, "nova-compute on %s to report up again" % host, interval=0.5)
 
 
+def wait_alarm_cache(expires: float) -> float:
+    """Wait until ``expires`` (monotonic) if it is still ahead; the seconds waited.
+
+    Aodh's listener holds alarms (with their state) for event_alarm_cache_ttl: until the
+    alarms put back to ``insufficient data`` have been re-read, it still sees them fired
+    and would not fire again."""
+    left = expires - time.monotonic()
+    if left <= 0:
+        return 0.0
+    threading.Event().wait(left)
+    return left
+
+
 def run_fault(settings: Settings, env: CloudEnv, admin: Connection, fleet: Fleet,
               consumer: Consumer, variant: Variant, index: int, config: RunConfig,
               extra_options: Callable[[Variant], dict[str, Any]] | None = None) -> RunFigures:
@@ -138,11 +151,9 @@ def run_fault(settings: Settings, env: CloudEnv, admin: Connection, fleet: Fleet
         steps["parts_s"] = round(time.monotonic() - mark, 2)
         steps["quiet_s"] = round(wait_quiet(PIPELINE, config.quiet_cpu,
                                             config.quiet_timeout_s), 2)
-        if time.monotonic() < cache_expires:
-            # Aodh's listener holds alarms (with their state) for event_alarm_cache_ttl:
-            # until then it still sees them fired and would not fire again.
-            steps["cache_wait_s"] = round(cache_expires - time.monotonic(), 2)
-            threading.Event().wait(cache_expires - time.monotonic())
+        waited = wait_alarm_cache(cache_expires)
+        if waited > 0:
+            steps["cache_wait_s"] = round(waited, 2)
 
         fault = LinkFault(target, config.fault_duration_s, lambda: env.restore_link(fleet.host))
         stack.add("nova-compute on %s up again" % fleet.host, service_back, admin, fleet.host,

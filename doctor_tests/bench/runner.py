@@ -23,7 +23,6 @@ import inspect
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,13 @@ from typing import Any
 
 from doctor_tests import cloud, lab, locking, preflight, resources
 from doctor_tests.bench import ceiling, machine, report, soak
-from doctor_tests.bench.faultrun import PIPELINE, RunConfig, run_fault, wait_quiet
+from doctor_tests.bench.faultrun import (
+    PIPELINE,
+    RunConfig,
+    run_fault,
+    wait_alarm_cache,
+    wait_quiet,
+)
 from doctor_tests.bench.fleet import Fleet
 from doctor_tests.bench.options import (
     DEFAULT_COUNTS,
@@ -251,9 +256,7 @@ def _measure_ceiling(settings: Settings, fleet: Fleet, calls: int, run: RunConfi
         fleet.reset()
         cache_expires = time.monotonic() + run.cache_ttl_s
         wait_quiet(PIPELINE, run.quiet_cpu, run.quiet_timeout_s)
-        if time.monotonic() < cache_expires:
-            # as before a fault run: Aodh's listener must see the alarms armed again
-            threading.Event().wait(cache_expires - time.monotonic())
+        wait_alarm_cache(cache_expires)
 
     conn = cloud.admin_connection(settings.os_cloud)
     LOG.info("ceiling with state changes: %d servers x %d round(s) per concurrency",

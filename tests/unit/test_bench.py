@@ -364,3 +364,13 @@ def test_the_servers_subnet_holds_the_largest_sweep_and_is_never_routed() -> Non
     subnet = ipaddress.ip_network(resources.SERVER_SUBNET)
     assert subnet.num_addresses - 3 >= options.MAX_COUNT + 1  # network, broadcast, gateway
     assert subnet.subnet_of(ipaddress.ip_network("198.18.0.0/15"))  # RFC 2544
+
+
+def test_the_alarm_cache_wait_only_waits_for_a_deadline_still_ahead() -> None:
+    import time
+
+    from doctor_tests.bench.faultrun import wait_alarm_cache
+
+    assert wait_alarm_cache(time.monotonic() - 1.0) == 0.0
+    waited = wait_alarm_cache(time.monotonic() + 0.05)
+    assert 0.0 < waited <= 0.05
