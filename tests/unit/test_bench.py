@@ -366,6 +366,31 @@ def test_the_servers_subnet_holds_the_largest_sweep_and_is_never_routed() -> Non
     assert subnet.subnet_of(ipaddress.ip_network("198.18.0.0/15"))  # RFC 2544
 
 
+def test_the_fleet_grows_in_waves_whose_prefixes_stay_distinct() -> None:
+    from doctor_tests.bench.fleet import BOOT_WAVE, boot_waves
+
+    assert boot_waves(1) == [1]
+    assert boot_waves(120, 50) == [50, 50, 20]
+    assert boot_waves(150, 50) == [50, 50, 50]
+    assert boot_waves(0) == []
+    assert sum(boot_waves(options.MAX_COUNT)) == options.MAX_COUNT
+    # wave prefixes are "-w%02d": two digits must number every wave of the largest step,
+    # or "-w1" would also match "-w10"'s servers when a wave is cleaned up
+    assert len(boot_waves(options.MAX_COUNT)) <= 100
+    assert max(boot_waves(options.MAX_COUNT)) == BOOT_WAVE
+    with pytest.raises(ValueError, match="wave must be >= 1"):
+        boot_waves(10, 0)
+
+
+def test_big_server_listings_are_polled_less_often() -> None:
+    from doctor_tests import resources
+
+    assert resources.listing_interval(1) == 0.5
+    assert resources.listing_interval(resources.MANY_SERVERS) == 0.5
+    assert resources.listing_interval(resources.MANY_SERVERS + 1) == 2.0
+    assert resources.listing_interval(500, 0.2, 1.0) == 1.0
+
+
 def test_the_alarm_cache_wait_only_waits_for_a_deadline_still_ahead() -> None:
     import time
 
