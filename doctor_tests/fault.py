@@ -66,6 +66,9 @@ class HostShell:
                 raise SshError(target.host, target.address,
                                "its host key is unknown (not in %s)" % target.known_hosts) from exc
             raise SshError(target.host, target.address, str(exc)) from exc
+        except EOFError as exc:
+            raise SshError(target.host, target.address,
+                           "it closed the connection during the SSH handshake") from exc
         except (TimeoutError, OSError) as exc:
             raise SshError(target.host, target.address, str(exc)) from exc
         self._client = client

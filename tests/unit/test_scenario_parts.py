@@ -81,6 +81,9 @@ def ssh_server(tmp_path: Path):
         transport.add_server_key(host_key)
         try:
             transport.start_server(server=paramiko.ServerInterface())
+            # the client checks the host key after the key exchange: closing here at once
+            # raced it (a loaded machine saw EOF instead of the refusal); wait for it to go
+            transport.join(10)
         except (paramiko.SSHException, EOFError, OSError):
             pass
         finally:
@@ -113,6 +116,27 @@ def test_changed_host_key_is_refused_naming_the_host(tmp_path: Path, ssh_server)
     target = _target(tmp_path, "[127.0.0.1]:%d ssh-rsa %s\n" % (port, other.get_base64()))
     with pytest.raises(SshError, match=r"compute-9 \(127.0.0.1\).*CHANGED"):
         _connect(target, port)
+
+
+def test_a_host_that_hangs_up_mid_handshake_is_named(tmp_path: Path) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        conn.recv(256)  # the client's banner, then hang up before the key exchange
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(SshError, match=r"compute-9 \(127.0.0.1\).*closed the connection"):
+            _connect(_target(tmp_path, ""), sock.getsockname()[1])
+    finally:
+        sock.close()
+        thread.join(5)
 
 
 def _connect(target: SshTarget, port: int) -> None:
