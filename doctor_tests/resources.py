@@ -165,11 +165,21 @@ def _delete_servers(conn: Connection, prefix: str) -> None:
                describe=lambda: "%d left" % len(_servers_named(conn, prefix)))
 
 
+def undo_servers(conn: Connection, cleanup: Cleanup, prefix: str) -> None:
+    """Register (before booting them) the deletion of every server named ``prefix*``: all
+    deleted at once, then waited for."""
+    cleanup.add("servers %s*" % prefix, _delete_servers, conn, prefix)
+
+
 def boot_servers(conn: Connection, cleanup: Cleanup, prefix: str, count: int, host: str,
                  flavor: Any, image: Any, network: Any | None,
-                 concurrency: int = 8) -> list[Any]:
-    """Boot ``count`` servers on ``host`` in parallel; wait until all are ACTIVE."""
-    cleanup.add("servers %s*" % prefix, _delete_servers, conn, prefix)
+                 concurrency: int = 8, register_undo: bool = True) -> list[Any]:
+    """Boot ``count`` servers on ``host`` in parallel; wait until all are ACTIVE.
+
+    ``register_undo=False`` when the caller has already registered, with
+    :func:`undo_servers`, the deletion of a prefix that covers these servers."""
+    if register_undo:
+        undo_servers(conn, cleanup, prefix)
     names = ["%s-%03d" % (prefix, i) for i in range(count)]
     nets: Any = [{"uuid": network.id}] if network is not None else "none"
 

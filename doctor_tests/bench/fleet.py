@@ -124,12 +124,16 @@ class Fleet:
         waves = boot_waves(missing)
         LOG.info("booting %d more server(s) on %s (to %d) in %d wave(s)", missing, self.host,
                  total, len(waves))
+        # one undo for every wave: deleting wave after wave, each waiting for the last,
+        # took 1290 s for 500 servers against 897 s for all of them at once
+        resources.undo_servers(self.conn, self.cleanup, prefix + "-w")
         started = time.monotonic()
         booted: list[Any] = []
         for number, size in enumerate(waves):
             booted += resources.boot_servers(self.conn, self.cleanup,
                                              "%s-w%02d" % (prefix, number), size, self.host,
-                                             self.flavor, self.image, self.network)
+                                             self.flavor, self.image, self.network,
+                                             register_undo=False)
             if len(waves) > 1:
                 LOG.info("%d of %d server(s) booted on %s after %.0f s", len(booted), missing,
                          self.host, time.monotonic() - started)
