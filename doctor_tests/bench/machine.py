@@ -92,6 +92,7 @@ def source_revision(repo: Path) -> dict[str, Any]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    changed = sorted(line[3:] for line in status.splitlines()) if status else []
+    # names only: porcelain status lines lose their leading blank to strip()
+    diff = git("diff", "--name-only", "HEAD") if commit else None
+    changed = sorted(diff.splitlines()) if diff else []
     return {"commit": commit, "changed_files": changed}
