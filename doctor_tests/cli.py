@@ -83,6 +83,17 @@ def _add_bench(sub: Any) -> None:
                        help="inspector variants, the first gives the main figures (default "
                        "%s; a variant the inspector does not accept is skipped): %s"
                        % (",".join(bo.DEFAULT_VARIANTS), bo.ALLOWED_VARIANTS))
+    bench.add_argument("--strategies", type=_bench_type(bo.parse_strategies, "--strategies"),
+                       default=bo.parse_variants(",".join(bo.DEFAULT_STRATEGIES)),
+                       metavar="NAME,...",
+                       help="inspector strategies compared with the first variant, in the "
+                       "same run, at --strategies-at servers only (default %s; none skips)"
+                       % ",".join(bo.DEFAULT_STRATEGIES))
+    bench.add_argument("--strategies-at",
+                       type=_bench_type(bo.parse_positive_int, "--strategies-at", bo.MAX_COUNT),
+                       default=bo.DEFAULT_STRATEGIES_AT, metavar="N",
+                       help="the server count the strategies run at (default %d; when not "
+                       "among --counts, the largest count)" % bo.DEFAULT_STRATEGIES_AT)
     bench.add_argument("--soak-minutes", type=_bench_type(bo.parse_minutes, "--soak-minutes"),
                        default=bo.DEFAULT_SOAK_MINUTES, metavar="MIN",
                        help="soak for false alarms with both cores loaded (default %g; 0 "
@@ -90,8 +101,14 @@ def _add_bench(sub: Any) -> None:
     bench.add_argument("--ceiling-calls",
                        type=_bench_type(bo.parse_non_negative_int, "--ceiling-calls"),
                        default=300, metavar="N",
-                       help="reset-state calls per concurrency for Nova's ceiling (default "
+                       help="reset-state calls per sample for Nova's ceiling (default "
                        "300; 0 skips)")
+    bench.add_argument("--ceiling-repeats",
+                       type=_bench_type(bo.parse_non_negative_int, "--ceiling-repeats"),
+                       default=bo.DEFAULT_CEILING_REPEATS, metavar="N",
+                       help="fresh samples at each of the two best concurrencies; the "
+                       "ceiling is the better median (default %d; 0: the best single "
+                       "sample of the scan)" % bo.DEFAULT_CEILING_REPEATS)
     bench.add_argument("--settle", type=_bench_type(bo.parse_seconds, "--settle"),
                        default=2.0, metavar="S",
                        help="after the last alarm, wait until none arrived for S seconds "
@@ -161,8 +178,10 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     logging.getLogger("doctor_tests").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     settings = load_settings()
     config = BenchConfig(counts=args.counts, runs=args.runs, variants=args.variants,
+                         strategies=args.strategies, strategies_at=args.strategies_at,
                          soak_minutes=args.soak_minutes, output=args.output,
-                         ceiling_calls=args.ceiling_calls, run=RunConfig(settle_s=args.settle),
+                         ceiling_calls=args.ceiling_calls,
+                         ceiling_repeats=args.ceiling_repeats, run=RunConfig(settle_s=args.settle),
                          command=shlex.join(["doctor", *argv]))
     try:
         doc = run_bench(settings, config)

@@ -28,6 +28,9 @@ DEFAULT_COUNTS = (1, 10, 50, 200, 500)
 DEFAULT_RUNS = 5
 DEFAULT_VARIANTS = ("default", "shortcut")
 DEFAULT_SOAK_MINUTES = 10.0
+DEFAULT_STRATEGIES = ("threads8", "threads4", "serial")  # beside default (16 threads)
+DEFAULT_STRATEGIES_AT = 50  # servers: where the seed measured serial against threads
+DEFAULT_CEILING_REPEATS = 3  # per ceiling finalist: one noisy sample cannot move a median of 3
 MAX_COUNT = 5000
 MAX_THREADS = 1024
 
@@ -145,6 +148,13 @@ def parse_variants(text: str, option: str = "--variants") -> tuple[Variant, ...]
         if name not in seen:
             seen[name] = parse_variant(name, option)
     return tuple(seen.values())
+
+
+def parse_strategies(text: str, option: str = "--strategies") -> tuple[Variant, ...]:
+    """Like :func:`parse_variants`, and ``none`` for no strategies."""
+    if text.strip() == "none":
+        return ()
+    return parse_variants(text, option)
 
 
 def unsupported(variant: Variant, accepted: Iterable[str]) -> str | None:

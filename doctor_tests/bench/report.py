@@ -193,7 +193,7 @@ def source_text(source: Mapping[str, Any] | None) -> str:
 
 
 def ceiling_text(ceiling: Mapping[str, Any]) -> str:
-    """How the ceiling was measured, and every concurrency tried."""
+    """How the ceiling was measured, and every sample taken."""
     def points(block: Mapping[str, Any]) -> str:
         return ", ".join("%s: %s/s" % (p.get("concurrency"), _fmt(p.get("per_s")))
                          for p in block.get("points") or [])
@@ -203,18 +203,64 @@ def ceiling_text(ceiling: Mapping[str, Any]) -> str:
     rounds = ceiling.get("rounds", 1)
     how = ("once each" if rounds == 1 else
            "%s rounds, every second one back to `active`" % rounds)
-    text = ("Measured as the inspector works: %s servers put ACTIVE with their alarms armed "
-            "before each concurrency, then reset to `error` (%s), so Nova notifies every call "
-            "and Ceilometer, Aodh and the consumer share the two cores as in a fault. "
-            "Concurrency: calls/s - %s."
-            % (ceiling.get("servers", "?"), how, points(ceiling)))
+    where = (" right after the fault runs at %s servers" % ceiling["vm_count"]
+             if ceiling.get("vm_count") else "")
+    text = ("Measured%s as the inspector works: %s servers put ACTIVE with their alarms "
+            "armed before each sample, then reset to `error` (%s), so Nova notifies every "
+            "call and Ceilometer, Aodh and the consumer share the two cores as in a fault. "
+            "Scan, one sample per concurrency (concurrency: calls/s) - %s."
+            % (where, ceiling.get("servers", "?"), how, points(ceiling)))
+    finalists = ceiling.get("finalists") or []
+    if finalists:
+        text += (" The two fastest were then sampled %s more times each, interleaved; the "
+                 "ceiling is the better **median of those repeats** (the scan sample that "
+                 "chose a finalist is left out, as it was picked for being high): %s."
+                 % (ceiling.get("repeats"), "; ".join(
+                     "concurrency %s: %s, median %s" % (
+                         f.get("concurrency"), ", ".join(_fmt(x) for x in f.get("samples", [])),
+                         _fmt(f.get("median_per_s"))) for f in finalists)))
+    else:
+        text += " The ceiling is the best single sample of the scan."
     unchanged = ceiling.get("without_state_changes")
     if unchanged:
         text += (" Without state changes (servers already in ERROR: Nova notifies nothing, "
-                 "the API alone) the best was %s calls/s at concurrency %s: %s."
+                 "the API alone; one scan, for reference) the best was %s calls/s at "
+                 "concurrency %s: %s."
                  % (_fmt(unchanged.get("best_per_s")), unchanged.get("best_concurrency"),
                     points(unchanged)))
     return text
+
+
+STRATEGY_COLUMNS = (
+    ("last alarm p50/p95 ms", ("last_alarm_p50_ms", "last_alarm_p95_ms")),
+    ("first alarm p50 ms", "notification_p50_ms"),
+    ("inspector all ERROR ms", "inspector_all_error_ms"),
+    ("resets/s", "inspector_reset_per_s"),
+    ("duplicates", "duplicate_alarms"),
+    ("missing", "missing_alarms"),
+)
+
+
+def strategies_table(doc: Mapping[str, Any]) -> str:
+    """Every variant run at the strategies' server count, side by side ("" when none ran)."""
+    settings = doc.get("settings") or {}
+    count = settings.get("strategies_vm_count")
+    if not settings.get("strategies") or count is None:
+        return ""
+    entry = next((p for p in doc.get("sweep") or [] if p.get("vm_count") == count), None)
+    if entry is None or not entry.get("variants"):
+        return ""
+    options = {**(settings.get("variants") or {}), **settings["strategies"]}
+    lines = ["Strategies compared at %s servers, in the same run (their runs interleaved with "
+             "the variants' above; medians of %s):" % (count, entry.get("runs")), "",
+             "| variant | inspector options | " + " | ".join(t for t, _ in STRATEGY_COLUMNS)
+             + " |", "|---|---|" + "|".join("---:" for _ in STRATEGY_COLUMNS) + "|"]
+    for name, summary in entry["variants"].items():
+        given = options.get(name) or {}
+        lines.append("| %s | %s | %s |" % (
+            name, ", ".join("%s=%s" % kv for kv in sorted(given.items())) or "(defaults)",
+            " | ".join(_cell(summary, key) for _, key in STRATEGY_COLUMNS)))
+    return "\n".join(lines)
 
 
 def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str:
@@ -274,6 +320,9 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
         lines.append("Soak: not run.")
     lines += ["", "CPU ms per server by component (fault to last alarm, medians):", "",
               cpu_table(sweep), ""]
+    compared = strategies_table(doc)
+    if compared:
+        lines += [compared, ""]
     lines += ["## Against the targets (issue 7)", "", targets_table(doc), ""]
     return "\n".join(lines)
 

@@ -6,8 +6,11 @@ at the end, also after a failure, Ctrl-C or SIGTERM):
 1. preflight (Keystone, Nova, Neutron, Aodh; Aodh's event-alarm cache off), the consumer;
 2. one project, image, flavor and network; one server with its alarm on the other host;
 3. for each server count (ascending): boot the missing servers on the failed host with
-   their alarms, then K fault runs per inspector variant (:mod:`.faultrun`);
-4. the ceiling: a plain concurrent client resetting the same servers (:mod:`.ceiling`);
+   their alarms, then K fault runs per inspector variant, interleaved (:mod:`.faultrun`);
+   at one count (``--strategies-at``, 50) the inspector strategies compared run too;
+4. the ceiling, right after the fault runs at the count efficiency is taken at (200, or
+   the largest count swept): a plain concurrent client resetting the same servers
+   (:mod:`.ceiling`);
 5. clean-up, then the soak: the monitor on every healthy host with both cores loaded
    (:mod:`.soak`);
 6. the results document (JSON), a markdown page with the table and the plot (SVG).
@@ -23,6 +26,7 @@ import inspect
 import json
 import logging
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,13 +44,17 @@ from doctor_tests.bench.faultrun import (
 )
 from doctor_tests.bench.fleet import Fleet
 from doctor_tests.bench.options import (
+    DEFAULT_CEILING_REPEATS,
     DEFAULT_COUNTS,
     DEFAULT_RUNS,
     DEFAULT_SOAK_MINUTES,
+    DEFAULT_STRATEGIES,
+    DEFAULT_STRATEGIES_AT,
     Variant,
+    parse_variants,
     unsupported,
 )
-from doctor_tests.bench.results import RunFigures, document, sweep_entry
+from doctor_tests.bench.results import RunFigures, document, sweep_entry, swept_count
 from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
 from doctor_tests.config import REPO_ROOT, Settings, as_dict
 from doctor_tests.consumer import ConsumerServer
@@ -70,9 +78,14 @@ class BenchConfig:
     counts: tuple[int, ...] = DEFAULT_COUNTS
     runs: int = DEFAULT_RUNS
     variants: tuple[Variant, ...] = (Variant("default"),)
+    # compared with variants[0] at one count only (item 3 of the issue: in the same run)
+    strategies: tuple[Variant, ...] = field(
+        default_factory=lambda: parse_variants(",".join(DEFAULT_STRATEGIES)))
+    strategies_at: int = DEFAULT_STRATEGIES_AT
     soak_minutes: float = DEFAULT_SOAK_MINUTES
     output: Path = DEFAULT_OUTPUT
     ceiling_calls: int = 300
+    ceiling_repeats: int = DEFAULT_CEILING_REPEATS
     run: RunConfig = field(default_factory=RunConfig)
     command: str = "doctor bench"
 
@@ -94,8 +107,12 @@ def partial_note(config: BenchConfig) -> str | None:
         short.append("%d run(s) per point" % config.runs)
     if config.soak_minutes < DEFAULT_SOAK_MINUTES:
         short.append("soak %g min" % config.soak_minutes)
+    if not config.strategies:
+        short.append("no strategies compared")
     if config.ceiling_calls <= 0:
         short.append("no ceiling")
+    elif config.ceiling_repeats < DEFAULT_CEILING_REPEATS:
+        short.append("ceiling repeats %d" % config.ceiling_repeats)
     if not short:
         return None
     return "A reduced run, not the full benchmark: %s." % "; ".join(short)
@@ -125,11 +142,7 @@ def write_outputs(doc: dict[str, Any], output: Path) -> list[Path]:
 
 
 def _median(values: Sequence[float]) -> float | None:
-    data = sorted(values)
-    if not data:
-        return None
-    mid = len(data) // 2
-    return round(data[mid] if len(data) % 2 else (data[mid - 1] + data[mid]) / 2, 2)
+    return round(statistics.median(values), 2) if values else None
 
 
 def step_medians(runs: Sequence[RunFigures]) -> dict[str, float | None]:
@@ -158,6 +171,9 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     if not runnable:
         raise BenchError("no variant can run: %s" % skipped)
     primary = runnable[0].name
+    strategies, strategies_skipped = plan_variants(
+        [v for v in config.strategies if v.name not in {r.name for r in runnable}], accepted)
+    skipped.update(strategies_skipped)
     shortcut = next((v.name for v in runnable if v.is_shortcut), None)
     if shortcut is None:
         LOG.warning("no shortcut variant runs (%s): shortcut_last_alarm_p50_ms will be null",
@@ -183,10 +199,15 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
         timings["run_steps_median_s"] = step_medians(all_runs)
         return document(machine=machine.describe(), date=date, command=config.command,
                         sweep=sweep, ceiling=ceiling_doc, soak=soak_doc,
-                        settings=_settings_doc(settings, config, runnable, skipped),
+                        settings=_settings_doc(settings, config, runnable, strategies,
+                                                      skipped),
                         timings=timings, note=partial_note(config), source=source)
 
     partial = config.output.with_suffix(".partial.json")
+    # The ceiling is measured right after the fault runs its efficiency is taken at, on
+    # the same servers, so both see the same fleet and (nearly) the same machine.
+    ceiling_at = swept_count(config.counts)
+    strategies_at = swept_count(config.counts, config.strategies_at)
     with locking.scenario_lock(), sigterm_as_interrupt():
         stack = Cleanup()
         try:
@@ -206,8 +227,11 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
                 fleet.grow_to(count)
                 timings["boot"] = [b.to_json() for b in fleet.batches]
                 by_variant: dict[str, list[RunFigures]] = {}
-                for variant in runnable:
-                    for k in range(config.runs):
+                here = runnable + (strategies if count == strategies_at else [])
+                # run k of every variant before run k+1 of any: a slow spell of the shared
+                # machine then falls on all the variants compared, not on one
+                for k in range(config.runs):
+                    for variant in here:
                         LOG.info("bench: %d servers, variant %s, run %d of %d", count,
                                  variant.name, k + 1, config.runs)
                         figures = run_fault(settings, env, admin, fleet, consumer.consumer,
@@ -218,11 +242,10 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
                 entry["runs_detail"] = [r.to_json() for runs in by_variant.values()
                                         for r in runs]
                 sweep.append(entry)
-                _write_partial(make_doc(), partial)
-            if config.ceiling_calls > 0:
-                ceiling_doc = _measure_ceiling(settings, fleet, config.ceiling_calls,
-                                               config.run)
-                timings["ceiling_s"] = ceiling_doc.pop("seconds")
+                if config.ceiling_calls > 0 and count == ceiling_at:
+                    ceiling_doc = _measure_ceiling(settings, fleet, config.ceiling_calls,
+                                                   config.ceiling_repeats, config.run)
+                    timings["ceiling_s"] = ceiling_doc.pop("seconds")
                 _write_partial(make_doc(), partial)
         finally:
             mark = time.monotonic()
@@ -240,14 +263,15 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     return doc
 
 
-def _measure_ceiling(settings: Settings, fleet: Fleet, calls: int, run: RunConfig
-                     ) -> dict[str, Any]:
+def _measure_ceiling(settings: Settings, fleet: Fleet, calls: int, repeats: int,
+                     run: RunConfig) -> dict[str, Any]:
     """Nova's reset-state ceiling over the host's servers, at least ``calls`` calls per
-    concurrency, with a fresh admin connection (the client's pool is its own).
+    sample, with a fresh admin connection (the client's pool is its own).
 
     First with state changes (every call moves a server ACTIVE -> ERROR with its alarm
-    armed, as in a fault: the ceiling efficiency is computed against), then without
-    (ERROR -> ERROR, Nova notifies nothing: the API alone, for reference)."""
+    armed, or back, as in a fault: the ceiling efficiency is computed against; its
+    finalists repeated ``repeats`` times), then without (ERROR -> ERROR, Nova notifies
+    nothing: the API alone, for reference, one scan)."""
     ids = fleet.server_ids
     rounds = max(1, math.ceil(calls / len(ids)))
     ids_used = ids if rounds > 1 else ids[:calls]
@@ -259,18 +283,19 @@ def _measure_ceiling(settings: Settings, fleet: Fleet, calls: int, run: RunConfi
         wait_alarm_cache(cache_expires)
 
     conn = cloud.admin_connection(settings.os_cloud)
-    LOG.info("ceiling with state changes: %d servers x %d round(s) per concurrency",
-             len(ids_used), rounds)
+    LOG.info("ceiling with state changes: %d servers x %d round(s) per sample, the best "
+             "two concurrencies %d more times each", len(ids_used), rounds, repeats)
     mark = time.monotonic()
     changing = ceiling.measure_ceiling(conn, ids_used, rounds=rounds,
-                                       states=("error", "active"), prepare=armed)
+                                       states=("error", "active"), prepare=armed,
+                                       repeats=repeats)
     changing_s = time.monotonic() - mark
     LOG.info("ceiling without state changes (servers already ERROR)")
     mark = time.monotonic()
     unchanged = ceiling.measure_ceiling(conn, ids_used, rounds=rounds, states=("error",),
                                         prepare=lambda: _all_error(conn, ids_used))
     doc = changing.to_json()
-    doc.update(servers=len(ids_used), rounds=rounds, state_changes=True,
+    doc.update(vm_count=len(ids), servers=len(ids_used), rounds=rounds, state_changes=True,
                without_state_changes=unchanged.to_json(),
                seconds=round(changing_s + time.monotonic() - mark, 1))
     return doc
@@ -288,7 +313,7 @@ def _write_partial(doc: dict[str, Any], path: Path) -> None:
 
 
 def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Variant],
-                  skipped: dict[str, str]) -> dict[str, Any]:
+                  strategies: Sequence[Variant], skipped: dict[str, str]) -> dict[str, Any]:
     keep = ("monitor_interval_s", "monitor_timeout_s", "monitor_misses",
             "inspector_concurrency", "fault_host", "os_cloud")
     plain = as_dict(settings)
@@ -297,9 +322,13 @@ def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Va
         "counts": list(config.counts),
         "runs": config.runs,
         "variants": {v.name: v.options for v in runnable},
+        "strategies": {v.name: v.options for v in strategies},
+        "strategies_vm_count": (swept_count(config.counts, config.strategies_at)
+                                if strategies else None),
         "variants_skipped": skipped,
         "soak_minutes": config.soak_minutes,
         "ceiling_calls": config.ceiling_calls,
+        "ceiling_repeats": config.ceiling_repeats,
         "settle_s": config.run.settle_s,
         "quiet_cpu_cores": config.run.quiet_cpu,
         "aodh_event_alarm_cache_ttl_s": config.run.cache_ttl_s,

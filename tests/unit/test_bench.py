@@ -86,6 +86,12 @@ def test_command_line_errors_name_the_option(capsys: pytest.CaptureFixture[str])
     assert defaults.counts == (1, 10, 50, 200, 500) and defaults.runs == 5
     assert [v.name for v in defaults.variants] == ["default", "shortcut"]
     assert defaults.soak_minutes == 10
+    assert [v.name for v in defaults.strategies] == ["threads8", "threads4", "serial"]
+    assert defaults.strategies_at == 50 and defaults.ceiling_repeats == 3
+    assert parser.parse_args(["bench", "--strategies", "none"]).strategies == ()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "--strategies", "fastest"])
+    assert "--strategies" in capsys.readouterr().err
 
 
 # --- figures --------------------------------------------------------------------------------
@@ -228,6 +234,27 @@ def test_a_reduced_run_says_so() -> None:
     assert partial_note(BenchConfig()) is None
     note = partial_note(BenchConfig(counts=(1, 10), runs=2, soak_minutes=0.2))
     assert note is not None and "1,10" in note and "2 run(s)" in note and "0.2 min" in note
+    fewer = partial_note(BenchConfig(strategies=(), ceiling_repeats=1))
+    assert fewer is not None and "no strategies compared" in fewer and "repeats 1" in fewer
+
+
+def test_the_strategies_table_puts_every_variant_at_its_count_side_by_side() -> None:
+    summary = {"last_alarm_p50_ms": 2066.0, "last_alarm_p95_ms": 2756.0,
+               "notification_p50_ms": 317.0, "inspector_all_error_ms": 2031.0,
+               "inspector_reset_per_s": 24.6, "duplicate_alarms": 0, "missing_alarms": 0}
+    doc = {"settings": {"variants": {"default": {}, "shortcut": {"shortcut": True}},
+                        "strategies": {"serial": {"concurrency": 1}},
+                        "strategies_vm_count": 50},
+           "sweep": [{"vm_count": 10, "variants": {"default": summary}},
+                     {"vm_count": 50, "runs": 5, "variants": {
+                         "default": summary, "shortcut": summary,
+                         "serial": {**summary, "inspector_reset_per_s": 19.9}}}]}
+    table = report.strategies_table(doc)
+    assert "Strategies compared at 50 servers, in the same run" in table
+    assert "| default | (defaults) | 2066 / 2756 | 317 | 2031 | 24.6 | 0 | 0 |" in table
+    assert "| serial | concurrency=1 |" in table and "19.9" in table
+    assert "| shortcut | shortcut=True |" in table
+    assert report.strategies_table({"settings": {"strategies": {}}, "sweep": []}) == ""
 
 
 # --- this machine -----------------------------------------------------------------------------
@@ -326,6 +353,59 @@ def test_ceiling_prepares_before_the_warm_up_and_before_every_concurrency() -> N
         ceiling.measure_ceiling(nova, [])
 
 
+def test_ceiling_is_the_best_finalists_median_of_fresh_repeats_not_a_lucky_scan() -> None:
+    from doctor_tests.bench import ceiling
+
+    # calls/s each concurrency gives, sample after sample: 4 is lucky once in the scan
+    rates = {1: [10.0], 4: [40.0, 20.0, 21.0, 19.0], 8: [30.0, 27.0, 26.0, 28.0]}
+    order: list[int] = []
+
+    def point(conn: object, ids: list[str], concurrency: int, rounds: int = 1,
+              states: tuple[str, ...] = ("error",)) -> ceiling.CeilingPoint:
+        if len(ids) <= 10:  # the warm-up
+            return ceiling.CeilingPoint(concurrency, len(ids), 1.0, 1.0, 0)
+        order.append(concurrency)
+        return ceiling.CeilingPoint(concurrency, len(ids), 1.0, rates[concurrency].pop(0), 0)
+
+    ids = ["s%d" % i for i in range(20)]
+    prepared: list[int] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ceiling, "measure_point", point)
+        result = ceiling.measure_ceiling(object(), ids, concurrencies=(1, 4, 8), repeats=3,
+                                         prepare=lambda: prepared.append(1))
+        with pytest.raises(ValueError, match="repeats >= 0 and finalists >= 1"):
+            ceiling.measure_ceiling(object(), ids, repeats=-1)
+    assert order == [1, 4, 8, 4, 8, 4, 8, 4, 8]  # the scan, then the two best interleaved
+    assert len(prepared) == 1 + len(order)        # before the warm-up and every sample
+    assert [(f.concurrency, f.samples, f.median_per_s) for f in result.finalists] == [
+        (4, [20.0, 21.0, 19.0], 20.0), (8, [27.0, 26.0, 28.0], 27.0)]
+    # the lucky scan sample (40/s) neither picks the ceiling nor enters a median
+    assert (result.best_per_s, result.best_concurrency) == (27.0, 8)
+    assert len(result.repeat_points) == 6 and result.repeats == 3
+    assert [p.per_s for p in result.points] == [10.0, 40.0, 30.0]
+
+
+def test_the_ceiling_is_measured_at_the_count_efficiency_is_taken_at() -> None:
+    assert results.swept_count((1, 10, 50, 200, 500)) == 200
+    assert results.swept_count((1, 10, 50)) == 50
+    sweep = [{"vm_count": 50, "inspector_reset_per_s": 20.0},
+             {"vm_count": 200, "inspector_reset_per_s": 27.0}]
+    assert results.efficiency(sweep, 30.0) == (0.9, 200)
+
+
+def test_readme_names_the_finalists_medians_and_where_the_ceiling_was_taken() -> None:
+    text = report.ceiling_text({
+        "state_changes": True, "servers": 200, "rounds": 2, "vm_count": 200, "repeats": 3,
+        "points": [{"concurrency": 4, "per_s": 30.7}, {"concurrency": 8, "per_s": 28.0}],
+        "finalists": [{"concurrency": 4, "samples": [26.0, 27.5, 25.1], "median_per_s": 26.0},
+                      {"concurrency": 8, "samples": [27.0, 26.8, 28.2], "median_per_s": 27.0}]})
+    assert "right after the fault runs at 200 servers" in text
+    assert "sampled 3 more times each" in text and "median of those repeats" in text
+    assert "concurrency 8: 27.0, 26.8, 28.2, median 27.0" in text
+    assert "best single sample" in report.ceiling_text(
+        {"state_changes": True, "servers": 50, "rounds": 1, "points": []})
+
+
 def test_readme_explains_a_ceiling_with_state_changes_and_quotes_both() -> None:
     text = report.ceiling_text({
         "state_changes": True, "servers": 300, "rounds": 1,
@@ -350,6 +430,23 @@ def test_the_document_names_the_commit_it_ran_from(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False).stdout.strip()
     assert here["commit"] == head
     assert machine.source_revision(tmp_path) == {"commit": None, "changed_files": []}
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        *args], capture_output=True, check=True)
+
+    git("init", "-q")
+    for name in ("a.py", "pkg/b.py"):
+        (repo / name).write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    (repo / "a.py").write_text("x = 2\n")           # changed, not staged (listed first)
+    (repo / "pkg" / "b.py").write_text("x = 3\n")
+    git("add", "pkg/b.py")                            # changed, staged
+    (repo / "new.py").write_text("")                  # untracked: not the code that ran
+    assert machine.source_revision(repo)["changed_files"] == ["a.py", "pkg/b.py"]
     assert "commit `%s`, no uncommitted" % ("a" * 12) in report.source_text(
         {"commit": "a" * 40, "changed_files": []})
     assert "`x.py`" in report.source_text({"commit": "b" * 40, "changed_files": ["x.py"]})
