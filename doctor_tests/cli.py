@@ -101,8 +101,8 @@ def _add_bench(sub: Any) -> None:
     bench.add_argument("--ceiling-calls",
                        type=_bench_type(bo.parse_non_negative_int, "--ceiling-calls"),
                        default=300, metavar="N",
-                       help="reset-state calls per sample for Nova's ceiling (default "
-                       "300; 0 skips)")
+                       help="reset-state calls per sample for Nova's ceiling, with state "
+                       "changes at most one per server on the host (default 300; 0 skips)")
     bench.add_argument("--ceiling-repeats",
                        type=_bench_type(bo.parse_non_negative_int, "--ceiling-repeats"),
                        default=bo.DEFAULT_CEILING_REPEATS, metavar="N",

@@ -16,12 +16,12 @@ of a few hundred calls moves by +-20% on a shared two-core machine:
 
 Two kinds of call are measured, because they cost the cloud different work:
 
-- **with state changes** (``states=("error", "active", ...)``, each call moves
-  a server to a state it is not in, after ``prepare`` put them all ACTIVE with
-  their alarms armed): what the inspector does during a fault. Nova then sends
-  ``compute.instance.update`` for every call and Ceilometer, Aodh and the
-  consumer do their share on the same cores. This is the ceiling efficiency is
-  computed against.
+- **with state changes** (one round to ``error``, after ``prepare`` put every
+  server ACTIVE with its alarm armed): what the inspector does during a fault.
+  Nova then sends ``compute.instance.update`` for every call, Aodh fires every
+  alarm and the consumer receives it, on the same cores. This is the ceiling
+  efficiency is computed against. A second round back to ``active`` would
+  change state too, but fire no alarm: cheaper calls, a higher ceiling.
 - **without** (servers already in ERROR reset to ``error``): Nova writes and
   answers but notifies nothing. An upper bound of the API alone, kept in the
   results for reference.

@@ -224,9 +224,10 @@ def ceiling_text(ceiling: Mapping[str, Any]) -> str:
     unchanged = ceiling.get("without_state_changes")
     if unchanged:
         text += (" Without state changes (servers already in ERROR: Nova notifies nothing, "
-                 "the API alone; one scan, for reference) the best was %s calls/s at "
-                 "concurrency %s: %s."
-                 % (_fmt(unchanged.get("best_per_s")), unchanged.get("best_concurrency"),
+                 "the API alone; one scan of %s calls, for reference) the best was %s "
+                 "calls/s at concurrency %s: %s."
+                 % (int(unchanged.get("servers", 0)) * int(unchanged.get("rounds", 1)) or "?",
+                    _fmt(unchanged.get("best_per_s")), unchanged.get("best_concurrency"),
                     points(unchanged)))
     return text
 

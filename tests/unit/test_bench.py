@@ -385,6 +385,36 @@ def test_ceiling_is_the_best_finalists_median_of_fresh_repeats_not_a_lucky_scan(
     assert [p.per_s for p in result.points] == [10.0, 40.0, 30.0]
 
 
+def test_every_ceiling_call_with_state_changes_costs_what_a_fault_call_costs() -> None:
+    """200 servers and 300 calls: one round ACTIVE -> ERROR over the 200 (a second round
+    back to ``active`` fires no alarm, is cheaper, and would raise the ceiling); the
+    reference scan without state changes still makes its 300+ calls."""
+    import types
+
+    from doctor_tests.bench import ceiling, runner
+
+    calls: list[dict] = []
+
+    def fake_ceiling(conn: object, ids: list[str], **kw: object) -> ceiling.Ceiling:
+        calls.append({"ids": len(ids), **kw})
+        return ceiling.Ceiling(40.0, 4, [])
+
+    fleet = types.SimpleNamespace(server_ids=["s%d" % i for i in range(200)],
+                                  reset=lambda: {})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ceiling, "measure_ceiling", fake_ceiling)
+        mp.setattr(runner.cloud, "admin_connection", lambda name: object())
+        doc = runner._measure_ceiling(types.SimpleNamespace(os_cloud="lab"), fleet, 300, 3,
+                                      runner.RunConfig())
+    changing, unchanged = calls
+    assert changing["ids"] == 200 and changing.get("rounds", 1) == 1
+    assert changing["states"] == ("error",) and changing["repeats"] == 3
+    assert unchanged["ids"] == 200 and unchanged["rounds"] == 2
+    assert (doc["servers"], doc["rounds"], doc["vm_count"]) == (200, 1, 200)
+    assert doc["without_state_changes"]["rounds"] == 2
+    assert "one scan of 400 calls" in report.ceiling_text(doc)
+
+
 def test_the_ceiling_is_measured_at_the_count_efficiency_is_taken_at() -> None:
     assert results.swept_count((1, 10, 50, 200, 500)) == 200
     assert results.swept_count((1, 10, 50)) == 50
