@@ -40,6 +40,11 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _ratio(value: object) -> str:
+    """A ratio such as the efficiency, to three figures (1.051 -> 1.05, not 1.1)."""
+    return "%.3g" % value if isinstance(value, float) else _fmt(value)
+
+
 def _cell(point: Mapping[str, Any], key: str | tuple[str, str]) -> str:
     if key == "target":
         target = TARGETS_MS.get(int(point["vm_count"]))
@@ -226,7 +231,8 @@ def ceiling_text(ceiling: Mapping[str, Any]) -> str:
         text += (" Without state changes (servers already in ERROR: Nova notifies nothing, "
                  "the API alone; one scan of %s calls, for reference) the best was %s "
                  "calls/s at concurrency %s: %s."
-                 % (int(unchanged.get("servers", 0)) * int(unchanged.get("rounds", 1)) or "?",
+                 % (int(unchanged.get("servers", ceiling.get("servers", 0)))
+                    * int(unchanged.get("rounds", rounds)) or "?",
                     _fmt(unchanged.get("best_per_s")), unchanged.get("best_concurrency"),
                     points(unchanged)))
     return text
@@ -305,7 +311,7 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
         lines.append("Nova's reset-state ceiling: **%s calls/s** (a plain concurrent client, "
                      "best concurrency %s); inspector efficiency **%s** at %s servers."
                      % (_fmt(best), ceiling.get("best_concurrency", "?"),
-                        _fmt(doc.get("inspector_efficiency")),
+                        _ratio(doc.get("inspector_efficiency")),
                         doc.get("inspector_efficiency_vm_count", "?")))
         lines += ["", ceiling_text(ceiling)]
     else:
@@ -355,6 +361,9 @@ TARGETS: tuple[tuple[str, float, str, Any], ...] = (
 )
 
 
+RATIOS = {"inspector efficiency"}
+
+
 def targets_table(doc: Mapping[str, Any]) -> str:
     """Each target of the issue with the measured value and whether it is met."""
     rows = ["| target | limit | measured | met |", "|---|---|---|---|"]
@@ -366,5 +375,6 @@ def targets_table(doc: Mapping[str, Any]) -> str:
             met = "yes" if value <= limit else "**no**"
         else:
             met = "yes" if value >= limit else "**no**"
-        rows.append("| %s | %s %s | %s | %s |" % (what, op, _fmt(limit), _fmt(value), met))
+        shown = _ratio(value) if what in RATIOS else _fmt(value)
+        rows.append("| %s | %s %s | %s | %s |" % (what, op, _fmt(limit), shown, met))
     return "\n".join(rows)

@@ -289,6 +289,8 @@ def test_targets_table_says_which_targets_are_met() -> None:
     assert "**no**" in rows["alarms delivered twice (any point)"]
     assert "| yes |" in rows["inspector efficiency"]
     assert "not measured" in rows["last alarm, 200 servers (ms)"]
+    above = targets_table({**doc, "inspector_efficiency": 1.051})
+    assert "| inspector efficiency | >= 0.9 | 1.05 | yes |" in above  # not "1.1"
 
 
 # --- the ceiling --------------------------------------------------------------------------
