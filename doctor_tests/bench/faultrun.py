@@ -194,8 +194,7 @@ def run_fault(settings: Settings, env: CloudEnv, admin: Connection, fleet: Fleet
         mark = time.monotonic()
         fault.restore()
         t00 = fault.fault_time(60)
-        _end_host_script(fault)
-        stack.run()
+        stack.run()  # ends the host's fault script too (registered above), once
         steps["restore_s"] = round(time.monotonic() - mark, 2)
     finally:
         stack.run()
