@@ -4,8 +4,8 @@ count (hand-written SVG, like the profiler's timeline) and the README around the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from doctor_tests.profiler.svg import FONT, nice_step
@@ -334,7 +334,7 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
     return "\n".join(lines)
 
 
-# (what, target, how to read it off the document) - the issue's targets on the lab
+# the issue's targets on the lab: what, limit, how to read it off the document
 def _point(doc: Mapping[str, Any], count: int, key: str) -> Any:
     for entry in doc.get("sweep") or []:
         if entry.get("vm_count") == count:
@@ -347,27 +347,40 @@ def _max_over(doc: Mapping[str, Any], key: str) -> Any:
     return max(values) if values else None
 
 
-TARGETS: tuple[tuple[str, float, str, Any], ...] = (
-    ("last alarm, 1 server (ms)", 120, "<=", lambda d: _point(d, 1, "last_alarm_p50_ms")),
-    ("last alarm, 1 server, shortcut (ms)", 60, "<=",
-     lambda d: _point(d, 1, "shortcut_last_alarm_p50_ms")),
-    ("last alarm, 10 servers (ms)", 400, "<=", lambda d: _point(d, 10, "last_alarm_p50_ms")),
-    ("last alarm, 50 servers (ms)", 1400, "<=", lambda d: _point(d, 50, "last_alarm_p50_ms")),
-    ("last alarm, 200 servers (ms)", 5000, "<=", lambda d: _point(d, 200, "last_alarm_p50_ms")),
-    ("alarms delivered twice (any point)", 0, "<=", lambda d: _max_over(d, "duplicate_alarms")),
-    ("detection p95, worst point (ms)", 100, "<=", lambda d: _max_over(d, "detection_p95_ms")),
-    ("inspector efficiency", 0.9, ">=", lambda d: d.get("inspector_efficiency")),
-    ("false alarms in the soak", 0, "<=", lambda d: (d.get("soak") or {}).get("false_alarms")),
+class Target(NamedTuple):
+    what: str
+    limit: float
+    op: str                                      # "<=" or ">="
+    read: Callable[[Mapping[str, Any]], Any]
+    show: Callable[[object], str] = _fmt         # how the measured value is printed
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("last alarm, 1 server (ms)", 120, "<=",
+           lambda d: _point(d, 1, "last_alarm_p50_ms")),
+    Target("last alarm, 1 server, shortcut (ms)", 60, "<=",
+           lambda d: _point(d, 1, "shortcut_last_alarm_p50_ms")),
+    Target("last alarm, 10 servers (ms)", 400, "<=",
+           lambda d: _point(d, 10, "last_alarm_p50_ms")),
+    Target("last alarm, 50 servers (ms)", 1400, "<=",
+           lambda d: _point(d, 50, "last_alarm_p50_ms")),
+    Target("last alarm, 200 servers (ms)", 5000, "<=",
+           lambda d: _point(d, 200, "last_alarm_p50_ms")),
+    Target("alarms delivered twice (any point)", 0, "<=",
+           lambda d: _max_over(d, "duplicate_alarms")),
+    Target("detection p95, worst point (ms)", 100, "<=",
+           lambda d: _max_over(d, "detection_p95_ms")),
+    Target("inspector efficiency", 0.9, ">=",
+           lambda d: d.get("inspector_efficiency"), _ratio),
+    Target("false alarms in the soak", 0, "<=",
+           lambda d: (d.get("soak") or {}).get("false_alarms")),
 )
-
-
-RATIOS = {"inspector efficiency"}
 
 
 def targets_table(doc: Mapping[str, Any]) -> str:
     """Each target of the issue with the measured value and whether it is met."""
     rows = ["| target | limit | measured | met |", "|---|---|---|---|"]
-    for what, limit, op, read in TARGETS:
+    for what, limit, op, read, show in TARGETS:
         value = read(doc)
         if value is None:
             met = "not measured"
@@ -375,6 +388,5 @@ def targets_table(doc: Mapping[str, Any]) -> str:
             met = "yes" if value <= limit else "**no**"
         else:
             met = "yes" if value >= limit else "**no**"
-        shown = _ratio(value) if what in RATIOS else _fmt(value)
-        rows.append("| %s | %s %s | %s | %s |" % (what, op, _fmt(limit), shown, met))
+        rows.append("| %s | %s %s | %s | %s |" % (what, op, _fmt(limit), show(value), met))
     return "\n".join(rows)

@@ -186,6 +186,10 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
         return {p: env.bus_url() for p in BUS_URL_PARAMETERS
                 if p in accepted and p not in variant.options}
 
+    # The ceiling is measured right after the fault runs its efficiency is taken at, on
+    # the same servers, so both see the same fleet and (nearly) the same machine.
+    ceiling_at = swept_count(config.counts)
+    strategies_at = swept_count(config.counts, config.strategies_at)
     started, date = time.monotonic(), iso_utc(time.time())
     source = machine.source_revision(REPO_ROOT)
     sweep: list[dict[str, Any]] = []
@@ -200,14 +204,10 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
         return document(machine=machine.describe(), date=date, command=config.command,
                         sweep=sweep, ceiling=ceiling_doc, soak=soak_doc,
                         settings=_settings_doc(settings, config, runnable, strategies,
-                                                      skipped),
+                                               strategies_at, skipped),
                         timings=timings, note=partial_note(config), source=source)
 
     partial = config.output.with_suffix(".partial.json")
-    # The ceiling is measured right after the fault runs its efficiency is taken at, on
-    # the same servers, so both see the same fleet and (nearly) the same machine.
-    ceiling_at = swept_count(config.counts)
-    strategies_at = swept_count(config.counts, config.strategies_at)
     with locking.scenario_lock(), sigterm_as_interrupt():
         stack = Cleanup()
         try:
@@ -319,7 +319,8 @@ def _write_partial(doc: dict[str, Any], path: Path) -> None:
 
 
 def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Variant],
-                  strategies: Sequence[Variant], skipped: dict[str, str]) -> dict[str, Any]:
+                  strategies: Sequence[Variant], strategies_at: int,
+                  skipped: dict[str, str]) -> dict[str, Any]:
     keep = ("monitor_interval_s", "monitor_timeout_s", "monitor_misses",
             "inspector_concurrency", "fault_host", "os_cloud")
     plain = as_dict(settings)
@@ -329,8 +330,7 @@ def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Va
         "runs": config.runs,
         "variants": {v.name: v.options for v in runnable},
         "strategies": {v.name: v.options for v in strategies},
-        "strategies_vm_count": (swept_count(config.counts, config.strategies_at)
-                                if strategies else None),
+        "strategies_vm_count": strategies_at if strategies else None,
         "variants_skipped": skipped,
         "soak_minutes": config.soak_minutes,
         "ceiling_calls": config.ceiling_calls,
