@@ -3,6 +3,12 @@
 Each undo is registered *before* its change is made, so a change that half
 happened is still undone. An undo whose resource is already gone counts as
 done; an undo that fails is logged loudly and the others still run.
+
+Once started, the undo finishes: Ctrl-C reaches every process of the foreground
+group (make, tox, pytest) and tox forwards its own interrupt too, so a run that is
+being interrupted gets more signals while it undoes. The first
+:data:`SIGNALS_TOLERATED` SIGINT/SIGTERM during the undo are logged and ignored; one
+more cuts it short, and the message names ``doctor cleanup``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ from openstack import exceptions as os_exc
 
 LOG = logging.getLogger(__name__)
 
+#: SIGINT/SIGTERM received during the undo that are logged and ignored; the next one stops it
+SIGNALS_TOLERATED = 2
+
+
+class CleanupInterrupted(KeyboardInterrupt):
+    """The undo was cut short by repeated signals; says what is left and how to remove it."""
+
 
 class CleanupFailed(RuntimeError):
     """One or more undos failed; names them."""
@@ -34,7 +47,7 @@ class Cleanup:
 
     def __init__(self) -> None:
         self._stack: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the signal handler reads the stack too
 
     def add(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         with self._lock:
@@ -44,7 +57,23 @@ class Cleanup:
         return len(self._stack)
 
     def run(self) -> None:
-        """Run every undo, newest first; raise CleanupFailed at the end if any failed."""
+        """Run every undo, newest first; raise CleanupFailed at the end if any failed.
+
+        SIGINT and SIGTERM are shielded while it runs (see the module's docstring)."""
+        with _shielded(self):
+            try:
+                self._run()
+            except CleanupInterrupted:
+                LOG.error("clean-up cut short by repeated signals; left undone: %s; run "
+                          "'doctor cleanup' to remove what this run left in the cloud",
+                          "; ".join(self.remaining()) or "nothing")
+                raise
+
+    def remaining(self) -> list[str]:
+        with self._lock:
+            return [what for what, *_ in reversed(self._stack)]
+
+    def _run(self) -> None:
         failures: list[tuple[str, BaseException]] = []
         while True:
             with self._lock:
@@ -56,11 +85,43 @@ class Cleanup:
                 LOG.info("undone: %s", what)
             except os_exc.NotFoundException:
                 LOG.info("undone: %s (already gone)", what)
+            except CleanupInterrupted:
+                with self._lock:  # not done: still to undo
+                    self._stack.append((what, fn, args, kwargs))
+                raise
             except BaseException as exc:  # noqa: BLE001 - keep undoing whatever happens
                 LOG.error("clean-up of %s FAILED: %s: %s", what, type(exc).__name__, exc)
                 failures.append((what, exc))
         if failures:
             raise CleanupFailed(failures)
+
+
+@contextmanager
+def _shielded(stack: Cleanup) -> Iterator[None]:
+    """SIGINT/SIGTERM logged and ignored SIGNALS_TOLERATED times, then CleanupInterrupted
+    (only the main thread can hold signal handlers; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = [0]
+
+    def _handle(signum: int, _frame: FrameType | None) -> None:
+        received[0] += 1
+        name = signal.Signals(signum).name
+        if received[0] <= SIGNALS_TOLERATED:
+            LOG.warning("%s during the clean-up: ignored, the undo goes on (%d more stops it "
+                        "and leaves the rest for 'doctor cleanup'); still to undo: %s", name,
+                        SIGNALS_TOLERATED + 1 - received[0], "; ".join(stack.remaining()))
+            return
+        raise CleanupInterrupted("%s during the clean-up (signal %d received)"
+                                 % (name, received[0]))
+
+    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

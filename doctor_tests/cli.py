@@ -22,6 +22,7 @@ from typing import Any
 from tabulate import tabulate
 
 from doctor_tests import lab
+from doctor_tests.playbook import PlaybookFailed
 
 LOG = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cleanup(args)
         if args.command == "bench":
             return _bench(args, argv)
-    except lab.LabError as exc:
+    except (lab.LabError, PlaybookFailed) as exc:
         print("doctor: error: %s" % exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -26,7 +26,9 @@ from urllib.parse import urlparse
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from doctor_tests.paths import data_root
+
+REPO_ROOT = data_root()  # Doctor's data: the source checkout or the installed package's copy
 DEFAULT_CONFIG_FILE = REPO_ROOT / "etc" / "doctor.yaml"
 CONFIG_FILE_ENV = "DOCTOR_CONFIG"
 

@@ -136,6 +136,19 @@ class LinkFault:
         if self.injected:
             self.restore_link()
 
+    def end_script(self) -> None:
+        """End the host-side fault script early (its link-up later would cut into another
+        run); nothing to do when it never started or has ended."""
+        if not self.host_pid.isdigit():
+            return
+        shell = HostShell(self.target)
+        try:
+            rc, _, err = shell.run("kill -TERM -- -%s" % self.host_pid)
+        finally:
+            shell.close()
+        LOG.info("fault script %s on %s ended (kill: %s)", self.host_pid, self.target.host,
+                 "ok" if rc == 0 else err.strip()[:200] or rc)
+
     def wait_reachable(self, timeout: float) -> None:
         def answers() -> bool:
             try:

@@ -1,29 +1,28 @@
 """The lab: bring it up, take it down and report on it (``doctor lab ...``).
 
 The work is done by Ansible (``playbooks/lab.yml`` and ``playbooks/lab_down.yml``
-with ``inventory/local``); this module runs the playbooks with a progress
-display and reads the lab's state for ``doctor lab status``.
+with ``inventory/local``); this module runs the playbooks (doctor_tests.playbook, one
+line per task) and reads the lab's state for ``doctor lab status``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
+
+from doctor_tests import playbook as playbook_runner
+from doctor_tests.paths import data_root
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_LAB_DIR = Path("/var/lib/doctor-lab")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 API_PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
              "neutron": 9696, "aodh": 8042}
 MAX_COMPUTES = 20
@@ -31,14 +30,6 @@ MAX_COMPUTES = 20
 
 class LabError(Exception):
     """The lab could not do what was asked; the message says what and why."""
-
-
-class PlaybookFailed(LabError):
-    def __init__(self, playbook: str, rc: int, tail: Sequence[str], log: Path) -> None:
-        self.playbook, self.rc, self.tail, self.log = playbook, rc, list(tail), log
-        super().__init__(
-            "%s failed (exit %d); full output in %s:\n%s" % (playbook, rc, log, "\n".join(tail))
-        )
 
 
 @dataclass(frozen=True)
@@ -53,16 +44,6 @@ def lab_dir() -> Path:
     return Path(os.environ.get("DOCTOR_LAB_DIR", str(DEFAULT_LAB_DIR)))
 
 
-def _ansible_playbook() -> str:
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("ansible-playbook")
-    if not found:
-        raise LabError("ansible-playbook not found: run 'make venv' (or pip install ansible-core)")
-    return found
-
-
 def check_compute_count(value: int) -> int:
     if not 1 <= value <= MAX_COMPUTES:
         raise LabError(
@@ -72,62 +53,25 @@ def check_compute_count(value: int) -> int:
     return value
 
 
-_TASK = re.compile(r"^TASK \[(?:(?P<role>[^:\]]+) : )?(?P<name>.*)\] \**$")
-_FAIL = re.compile(r"^(fatal|failed):")
-_RECAP = re.compile(r"^\S+\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
-
-
 def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
-                 out=sys.stdout) -> dict[str, int]:
-    """Run one of the repository's playbooks with a one-line-per-step progress display.
+                 out: TextIO = sys.stdout) -> dict[str, int]:
+    """Run one of Doctor's playbooks on the lab's inventory, one line per task on ``out``.
 
-    Returns the recap counts (ok, changed, failed); raises PlaybookFailed.
+    Returns the recap counts (ok, changed, failed); raises
+    :class:`~doctor_tests.playbook.PlaybookFailed` naming the failed task and host.
     """
     logdir = lab_dir() / "log" if lab_dir().exists() else Path("/tmp")
-    logdir.mkdir(parents=True, exist_ok=True)
-    log_path = logdir / ("ansible-%s.log" % Path(playbook).stem)
-    cmd = [_ansible_playbook(), "-i", str(REPO_ROOT / "inventory" / "local"),
-           str(REPO_ROOT / "playbooks" / playbook)]
     vars_ = dict(extra_vars or {})
     if "DOCTOR_LAB_DIR" in os.environ:
         vars_.setdefault("lab_dir", os.environ["DOCTOR_LAB_DIR"])
-    if vars_:
-        cmd += ["-e", json.dumps(vars_)]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
-               ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1")
-    LOG.info("running %s", " ".join(cmd))
-    started = time.monotonic()
-    tail: list[str] = []
-    recap = {"ok": 0, "changed": 0, "failed": 0}
-    step = 0
-    with open(log_path, "w") as log, subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, bufsize=1,
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            line = line.rstrip("\n")
-            tail = (tail + [line])[-40:]
-            m = _TASK.match(line)
-            if m and not m.group("name").startswith("Validating arguments"):
-                step += 1
-                print("[%6.1fs] %3d %s" % (time.monotonic() - started, step, m.group("name")),
-                      file=out, flush=True)
-            elif _FAIL.match(line) and "...ignoring" not in line:
-                print("          " + line[:2000], file=out, flush=True)
-            elif line.startswith("lab: ") or line.startswith("  ") and "s  " in line[:12]:
-                print(line, file=out, flush=True)
-            r = _RECAP.match(line)
-            if r:
-                recap = {"ok": int(r.group(1)), "changed": int(r.group(2)),
-                         "failed": int(r.group(4)) + int(r.group(3))}
-        rc = proc.wait()
-    if rc != 0:
-        interesting = [t for t in tail if _FAIL.match(t) or "msg" in t] or tail[-15:]
-        raise PlaybookFailed(playbook, rc, interesting[-10:], log_path)
+    result = playbook_runner.run(
+        playbook, [data_root() / "inventory" / "local"], extra_vars=vars_,
+        log=logdir / ("ansible-%s.log" % Path(playbook).stem),
+        progress=lambda line: print(line, file=out, flush=True))
+    recap = {"ok": result.total("ok"), "changed": result.changed,
+             "failed": result.total("failures") + result.total("unreachable")}
     print("%s: done in %.1fs (%d steps, %d changed)" % (
-        playbook, time.monotonic() - started, step, recap["changed"]), file=out)
+        playbook, result.seconds, result.tasks, recap["changed"]), file=out)
     return recap
 
 

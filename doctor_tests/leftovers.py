@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from openstack.connection import Connection
@@ -31,8 +32,20 @@ def _all_alarms(admin: Connection) -> list[dict[str, Any]]:
     return list(resp.json())
 
 
-def clean(admin: Connection, dry_run: bool = False) -> list[str]:
-    """Undo every leftover; returns one line per thing done (or to do, with dry_run)."""
+def run_projects(admin: Connection) -> list[Any]:
+    """The projects of Doctor runs (``doctor-<8 hex>``), whoever owns them."""
+    idc: Any = admin.identity
+    return [p for p in idc.projects() if RUN_NAME.match(p.name)]
+
+
+def clean(admin: Connection, dry_run: bool = False,
+          keep: Callable[[Any], bool] | None = None, unforce: bool = True) -> list[str]:
+    """Undo every leftover; returns one line per thing done (or to do, with dry_run).
+
+    ``keep(project)`` true: that run's project and everything in it are left alone (a run
+    still going); flavors and users are matched to the projects removed. ``unforce``
+    false leaves forced-down services as they are.
+    """
     done: list[str] = []
     idc: Any = admin.identity
 
@@ -41,14 +54,23 @@ def clean(admin: Connection, dry_run: bool = False) -> list[str]:
         if not dry_run:
             fn(*args)
 
-    projects = [p for p in idc.projects() if RUN_NAME.match(p.name)]
+    everything = run_projects(admin)
+    projects = [p for p in everything if keep is None or not keep(p)]
+    removed = {p.id for p in projects}
+    kept = {p.name[:15] for p in everything if p.id not in removed}  # doctor-<8 hex>
+
+    def ours(name: str | None) -> bool:
+        """A run's name (or a name made from it) not belonging to a kept run."""
+        m = RUN_NAME.match(name or "")
+        return bool(m) and (name or "")[:15] not in kept
+
     project_ids = {p.id for p in projects}
     for alarm in _all_alarms(admin):
-        if alarm.get("project_id") in project_ids or RUN_NAME.match(alarm.get("name", "")):
+        if alarm.get("project_id") in project_ids or ours(alarm.get("name", "")):
             act("alarm %s (%s)" % (alarm["name"], alarm["alarm_id"]), cloud.delete_alarm,
                 admin, alarm["alarm_id"])
     servers = [s for s in admin.compute.servers(all_projects=True)
-               if s.project_id in project_ids or RUN_NAME.match(s.name)]
+               if s.project_id in project_ids or ours(s.name)]
     for server in servers:
         act("server %s (%s)" % (server.name, server.id), admin.compute.delete_server, server)
     if servers and not dry_run:
@@ -60,17 +82,17 @@ def clean(admin: Connection, dry_run: bool = False) -> list[str]:
         if port.project_id in project_ids:
             act("port %s" % port.id, admin.network.delete_port, port)
     for net in admin.network.networks():
-        if net.project_id in project_ids or RUN_NAME.match(net.name or ""):
+        if net.project_id in project_ids or ours(net.name):
             act("network %s (%s)" % (net.name, net.id), admin.network.delete_network, net)
     for flavor in admin.compute.flavors():
-        if RUN_NAME.match(flavor.name):
+        if ours(flavor.name):
             act("flavor %s" % flavor.name, admin.compute.delete_flavor, flavor)
     for user in idc.users():
-        if RUN_NAME.match(user.name):
+        if ours(user.name):
             act("user %s" % user.name, idc.delete_user, user)
     for project in projects:
         act("project %s" % project.name, idc.delete_project, project)
-    for svc in cloud.compute_services(admin):
+    for svc in cloud.compute_services(admin) if unforce else []:
         if svc.is_forced_down:
             done.append(("would un-force " if dry_run else "un-forced ")
                         + "nova-compute on %s" % svc.host)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import tempfile
 import time
 import uuid
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 from openstack.connection import Connection
 
 from doctor_tests import cloud
@@ -75,6 +77,41 @@ def run_name() -> str:
     return PREFIX + uuid.uuid4().hex[:8]
 
 
+#: In a run's project description: which process on which machine owns it, so a later run
+#: tells a killed run's leftovers from a run still going (doctor_tests.harness.leftovers).
+OWNER_MARK = "runner="
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``<hostname>:<pid>:<process start, epoch s>`` of this process (or ``pid``)."""
+    proc = psutil.Process(pid)
+    return "%s:%d:%d" % (socket.gethostname(), proc.pid, int(proc.create_time()))
+
+
+def owner_description() -> str:
+    return "Doctor test run (removed at the end); %s%s" % (OWNER_MARK, owner_token())
+
+
+def owner_alive(description: str | None, hostname: str | None = None) -> bool | None:
+    """Whether the run that wrote ``description`` is still running: True or False for a
+    run of this machine, None when it cannot be told (another machine, no owner mark)."""
+    text = description or ""
+    if OWNER_MARK not in text:
+        return None
+    token = text.split(OWNER_MARK, 1)[1].split()[0]
+    try:
+        host, pid, started = token.rsplit(":", 2)
+        pid_n, started_n = int(pid), int(started)
+    except ValueError:
+        return None
+    if host != (hostname or socket.gethostname()):
+        return None
+    try:
+        return int(psutil.Process(pid_n).create_time()) == started_n
+    except psutil.Error:
+        return False
+
+
 def _delete_project(admin: Connection, name: str) -> None:
     project = _identity(admin).find_project(name, domain_id="default")
     if project is not None:
@@ -91,7 +128,7 @@ def create_tenant(admin: Connection, cleanup: Cleanup, name: str) -> Tenant:
     """Project ``name`` with member user ``name``-member; the admin user gets admin there."""
     cleanup.add("project %s" % name, _delete_project, admin, name)
     project = _identity(admin).create_project(name=name, domain_id="default",
-                                            description="Doctor test run (removed at the end)")
+                                            description=owner_description())
     member_name = name + "-member"
     password = secrets.token_urlsafe(18)
     cleanup.add("user %s" % member_name, _delete_user, admin, member_name)

@@ -27,7 +27,6 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from doctor_tests import cloud
 from doctor_tests.bench import cpu, machine
 from doctor_tests.bench.fleet import Fleet
 from doctor_tests.bench.options import Variant
@@ -41,9 +40,9 @@ from doctor_tests.bench.results import (
 from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import Settings
 from doctor_tests.consumer import Consumer
-from doctor_tests.fault import HostShell, LinkFault
-from doctor_tests.scenarios._env import CloudEnv
-from doctor_tests.scenarios._fault import start_inspector, start_monitor
+from doctor_tests.fault import LinkFault
+from doctor_tests.harness.env import CloudEnv
+from doctor_tests.harness.run import service_back, start_inspector, start_monitor
 from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
@@ -88,28 +87,6 @@ def wait_quiet(components: tuple[str, ...], max_cores: float, timeout: float,
     return time.monotonic() - started
 
 
-def _end_host_script(fault: LinkFault) -> None:
-    """End the host-side fault script (its link-up later would cut into another run)."""
-    if not fault.host_pid.isdigit():
-        return
-    shell = HostShell(fault.target)
-    try:
-        rc, _, err = shell.run("kill -TERM -- -%s" % fault.host_pid)
-    finally:
-        shell.close()
-    LOG.info("fault script %s on %s ended (kill: %s)", fault.host_pid, fault.target.host,
-             "ok" if rc == 0 else err.strip()[:200] or rc)
-
-
-def service_back(admin: Connection, host: str, timeout: float) -> None:
-    """Un-force ``host``'s nova-compute and wait until Nova reports it up."""
-    cloud.set_forced_down(admin, host, False)
-
-    def up() -> bool:
-        return any(svc.host == host and svc.state == "up" and not svc.is_forced_down
-                   for svc in cloud.compute_services(admin))
-
-    wait_until(up, timeout, "nova-compute on %s to report up again" % host, interval=0.5)
 
 
 def wait_alarm_cache(expires: float) -> float:
@@ -158,7 +135,7 @@ def run_fault(settings: Settings, env: CloudEnv, admin: Connection, fleet: Fleet
         fault = LinkFault(target, config.fault_duration_s, lambda: env.restore_link(fleet.host))
         stack.add("nova-compute on %s up again" % fleet.host, service_back, admin, fleet.host,
                   120.0)
-        stack.add("fault script on %s" % fleet.host, _end_host_script, fault)
+        stack.add("fault script on %s" % fleet.host, fault.end_script)
         stack.add("link of %s" % fleet.host, fault.restore)
         cpu_before = cpu.snapshot()
         mark = time.monotonic()

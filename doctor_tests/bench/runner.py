@@ -56,15 +56,19 @@ from doctor_tests.bench.options import (
 )
 from doctor_tests.bench.results import RunFigures, document, sweep_entry, swept_count
 from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
-from doctor_tests.config import REPO_ROOT, Settings, as_dict
+from doctor_tests.config import Settings, as_dict
 from doctor_tests.consumer import ConsumerServer
+from doctor_tests.harness.env import environment
+from doctor_tests.harness.run import choose_hosts
 from doctor_tests.inspector import Inspector
-from doctor_tests.scenarios._env import environment
-from doctor_tests.scenarios._fault import choose_hosts
+from doctor_tests.paths import source_root
 from doctor_tests.timeutil import iso_utc
 
 LOG = logging.getLogger(__name__)
 
+# the results belong to the source checkout (committed under docs/benchmarks); from an
+# installed package they go to the current directory
+REPO_ROOT = source_root() or Path.cwd()
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks" / "latest.json"
 BUS_URL_PARAMETERS = ("bus_url", "transport_url")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from doctor_tests.config import ConfigError, load_settings
 from doctor_tests.installer import INSTALLERS, InstallerError, get_installer
 from doctor_tests.installer.discovery import write_inventory
+from doctor_tests.playbook import PlaybookFailed
 
 LOG = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"playbook": result.playbook, "changed": result.changed,
                               "recap": result.recap, "seconds": round(result.seconds, 1),
                               "log": str(result.log)}))
-    except (ConfigError, InstallerError) as exc:
+    except (ConfigError, InstallerError, PlaybookFailed) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
     return 0

@@ -13,14 +13,9 @@ import abc
 import json
 import logging
 import os
-import re
-import shutil
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,12 +23,21 @@ from typing import Any, ClassVar
 from doctor_tests.config import Settings
 from doctor_tests.fault import SshTarget
 from doctor_tests.installer.inventory import Inventory, InventoryError
+from doctor_tests.paths import data_root
+from doctor_tests.playbook import (
+    PlaybookFailed,
+    PlaybookResult,
+    Runner,
+    ansible_playbook_path,
+    playbook_env,
+    run_command,
+)
 
 LOG = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = data_root()  # the playbooks, roles and inventories (checkout or installed package)
 PLAYBOOK_TIMEOUT_S = 1800.0
-TAIL_LINES = 25
+__all__ = ["PlaybookFailed", "PlaybookResult", "Runner", "ansible_playbook_path"]
 
 # Which of the layout's files (doctor_files keys) belong to which service.
 SERVICE_FILES: dict[str, tuple[str, ...]] = {
@@ -58,16 +62,6 @@ class UnknownHost(InstallerError):
                          % (installer, nova_host, ", ".join(known) or "none"))
 
 
-class PlaybookFailed(InstallerError):
-    """A playbook exited non-zero; carries the exit code and the output's last lines."""
-
-    def __init__(self, playbook: str, rc: int, tail: Sequence[str],
-                 log: Path | None = None) -> None:
-        self.playbook, self.rc, self.tail, self.log = playbook, rc, list(tail), log
-        where = "; full output in %s" % log if log else ""
-        super().__init__("%s failed (exit %d)%s:\n%s" % (playbook, rc, where, "\n".join(tail)))
-
-
 @dataclass(frozen=True)
 class Node:
     """One node of the cloud: its inventory name, address and the name Nova knows it by."""
@@ -86,78 +80,6 @@ class ServiceLayout:
     config_files: tuple[str, ...]
     log_files: tuple[str, ...]
     restart_commands: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class PlaybookResult:
-    """A finished playbook run: the recap counts per host and where the output is."""
-
-    playbook: str
-    rc: int
-    recap: dict[str, dict[str, int]] = field(default_factory=dict)
-    log: Path | None = None
-    seconds: float = 0.0
-
-    def total(self, key: str) -> int:
-        return sum(counts.get(key, 0) for counts in self.recap.values())
-
-    @property
-    def changed(self) -> int:
-        return self.total("changed")
-
-
-_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
-
-Runner = Callable[[list[str], Mapping[str, str], Path, Path, float], tuple[int, list[str]]]
-
-
-def parse_recap(lines: Sequence[str]) -> dict[str, dict[str, int]]:
-    """The ``PLAY RECAP`` counts per host from ansible-playbook's output."""
-    recap: dict[str, dict[str, int]] = {}
-    in_recap = False
-    for line in lines:
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        m = _RECAP.match(line.strip()) if in_recap else None
-        if m:
-            recap[m.group("host")] = {k: int(v) for k, v in
-                                      (kv.split("=") for kv in m.group("counts").split())}
-    return recap
-
-
-def run_subprocess(cmd: list[str], env: Mapping[str, str], cwd: Path, log: Path,
-                   timeout_s: float) -> tuple[int, list[str]]:
-    """Run ``cmd``, its output into ``log``; returns the exit code and the output's lines."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
-    with open(log, "w", encoding="utf-8") as out, subprocess.Popen(
-            cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1) as proc:
-        timer = threading.Timer(timeout_s, proc.kill)
-        timer.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                out.write(line)
-                lines.append(line.rstrip("\n"))
-            rc = proc.wait()
-        finally:
-            timer.cancel()
-    if rc < 0:
-        lines.append("(killed after %.0f s or by signal %d)" % (timeout_s, -rc))
-    return rc, lines
-
-
-def ansible_playbook_path() -> str:
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("ansible-playbook")
-    if not found:
-        raise InstallerError("ansible-playbook not found: run 'make venv' "
-                             "(or pip install ansible-core)")
-    return found
 
 
 class Installer(abc.ABC):
@@ -179,7 +101,7 @@ class Installer(abc.ABC):
             repo / "inventory" / self.name]
         self.limit = limit
         self._extra_vars = dict(extra_vars or {})
-        self._runner: Runner = runner or run_subprocess
+        self._runner: Runner | None = runner
         self._environ = dict(os.environ if environ is None else environ)
         self.timeout_s = timeout_s
 
@@ -344,27 +266,20 @@ class Installer(abc.ABC):
         return cmd
 
     def playbook_env(self) -> dict[str, str]:
-        env = dict(self._environ)
-        env.update(ANSIBLE_CONFIG=str(self.repo / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-        return env
+        return playbook_env(self._environ)
 
     def run_playbook(self, playbook: str, extra_vars: Mapping[str, Any] | None = None,
                      limit: str | None = None) -> PlaybookResult:
-        """Run ``playbooks/<playbook>`` (or an absolute path); raises :class:`PlaybookFailed`
-        with the output's tail."""
+        """Run ``playbooks/<playbook>`` (or an absolute path); raises
+        :class:`~doctor_tests.playbook.PlaybookFailed` naming the failed task and host."""
         cmd = self.playbook_command(playbook, extra_vars, limit=limit)
         log = (self.settings.results_dir / "ansible"
                / ("%s-%s-%s.log" % (self.name, Path(playbook).stem, time.strftime("%H%M%S"))))
         LOG.info("%s: running %s", self.name, playbook)
-        LOG.debug("command: %s", cmd)
-        started = time.monotonic()
-        rc, lines = self._runner(cmd, self.playbook_env(), self.repo, log, self.timeout_s)
-        seconds = time.monotonic() - started
-        if rc != 0:
-            raise PlaybookFailed(playbook, rc, _interesting_tail(lines), log)
-        result = PlaybookResult(playbook, rc, parse_recap(lines), log, seconds)
-        LOG.info("%s: %s done in %.1f s, %d changed", self.name, playbook, seconds,
+        result = run_command(cmd, Path(playbook).name, log=log, env=self.playbook_env(),
+                             timeout_s=self.timeout_s, runner=self._runner,
+                             progress=lambda line: LOG.info("%s: %s", self.name, line))
+        LOG.info("%s: %s done in %.1f s, %d changed", self.name, playbook, result.seconds,
                  result.changed)
         return result
 
@@ -397,8 +312,3 @@ class Installer(abc.ABC):
         copies = {p: dest / host / Path(p).name for p in paths}
         return {p: local for p, local in copies.items() if local.is_file()}
 
-
-def _interesting_tail(lines: Sequence[str]) -> list[str]:
-    """The failure lines if there are any, else the last lines of the output."""
-    failures = [ln for ln in lines if ln.startswith(("fatal:", "failed:", "ERROR", "[ERROR]"))]
-    return (failures or list(lines))[-TAIL_LINES:]

@@ -29,18 +29,19 @@ import pytest
 from tabulate import tabulate
 
 from doctor_tests import cloud, preflight
+from doctor_tests.harness import evidence
+from doctor_tests.harness.run import FaultRun
+from doctor_tests.harness.verdict import Verdict, publish
+from doctor_tests.plugin import record_figures
 from doctor_tests.profiler.junit import junit_properties
-from doctor_tests.profiler.results_db import build_record, upload_record, write_record
-from doctor_tests.scenarios._fault import FaultRun
-from doctor_tests.scenarios.conftest import record_figures
 
 LOG = logging.getLogger(__name__)
 
 pytestmark = [pytest.mark.lab, pytest.mark.fault]
 
 
-def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_wait,
-                          record_property, repeat_index) -> None:
+def test_fault_management(worker_settings, admin, env, clean_start, cleanup, consumer,
+                          cache_wait, record_property, repeat_index) -> None:
     """Link down on a compute host -> host forced down, VMs ERROR -> alarm at the consumer."""
     settings = worker_settings
     preflight.check_cloud(admin)
@@ -51,18 +52,35 @@ def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_
     run.inject()
     detected = run.wait_detected(timeout=10)
     on_host = {s.id for s in run.servers}
-    alarms = consumer.consumer.wait_for(lambda a: a.instance_id in on_host, count=len(on_host),
-                                        timeout=60)
-    # Grace for an alarm that must not come (the server elsewhere): poll a few seconds.
-    elsewhere = {s.id for s in run.other_servers}
-    stray = consumer.consumer.wait_for(lambda a: a.instance_id in elsewhere, count=1, timeout=3)
+    c = consumer.consumer
+    alarms = c.wait_for(lambda a: a.instance_id in on_host, count=len(on_host), timeout=60)
+    inspector = run.wait_inspector_done(timeout=60)
 
+    verdict = Verdict("fault_management")
+    missing = on_host - {a.instance_id for a in alarms}
+    verdict.check("alarm for every server on the host", not missing,
+                  "no alarm for %d of %d servers on %s: %s"
+                  % (len(missing), len(on_host), run.host, sorted(missing)))
+    # The server elsewhere: evidence, not a quiet window (doctor_tests.harness.evidence).
+    assert run.tenant is not None
+    quiet, seen = evidence.no_alarm_for_servers(run.tenant.admin, admin, run.alarms,
+                                                [s.id for s in run.other_servers], c)
+    verdict.check("no alarm for the server that did not fail", quiet,
+                  "on %s: %s" % (run.other_host, seen))
+    verdict.check("every alarm delivered once", not c.duplicates(), str(c.duplicates()))
+    verdict.check("the inspector handled the fault", inspector is not None,
+                  "the inspector recorded no round for %s" % run.host)
+    errors = (inspector or {}).get("errors")
+    verdict.check("no inspector action failed", not errors,
+                  "inspector actions failed: %s" % errors)
     services = {s.host: s for s in cloud.compute_services(admin)}
-    states = {s.id: admin.compute.get_server(s.id).status for s in run.servers}
+    verdict.check("nova-compute forced down", services[run.host].is_forced_down,
+                  "nova-compute on %s is not forced down" % run.host)
+    states = evidence.server_states(admin, sorted(on_host))
+    verdict.check("servers on the host ERROR", set(states.values()) == {"ERROR"},
+                  "servers on %s not all ERROR: %s" % (run.host, states))
+
     t00 = run.fault_time()
-    profile = run.profile()
-    paths = run.write_profile(profile, "profile" if settings.repeat == 1
-                              else "profile-%d" % (repeat_index + 1))
     figures: dict[str, Any] = {
         "vm_count": settings.vm_count,
         "fault_host": run.host,
@@ -73,47 +91,30 @@ def test_fault_management(worker_settings, admin, env, cleanup, consumer, cache_
         "alarms_from_shortcut": sum(1 for a in alarms
                                     if a.traits.get("service") == "doctor-inspector"),
     }
+    notification_ms = None
     if alarms:
         first = min(a.received_at for a in alarms)
         last = max(a.received_at for a in alarms)
         figures["notification_first_ms"] = round((first - detected.detected_at) * 1000, 1)
         figures["notification_last_ms"] = round((last - detected.detected_at) * 1000, 1)
+        notification_ms = (last - detected.detected_at) * 1000
+    profile = run.profile()
+    if profile is not None and profile.notification_ms is not None:
+        notification_ms = profile.notification_ms
+    limit_ms = settings.notification_threshold_s * 1000
+    verdict.check("notification under the threshold",
+                  notification_ms is not None and notification_ms < limit_ms,
+                  "notification took %s ms (limit %.0f ms)%s" % (
+                      "no" if notification_ms is None else "%.0f" % notification_ms, limit_ms,
+                      "; missing %s" % profile.missing if profile is not None else ""))
+
     record_figures(record_property, figures)
-    for key, value in junit_properties(profile):
-        record_property(key, value)
+    if profile is not None:
+        run.write_profile(profile, "profile" if settings.repeat == 1
+                          else "profile-%d" % (repeat_index + 1))
+        for key, value in junit_properties(profile):
+            record_property(key, value)
     print("\n" + tabulate(sorted(figures.items()), headers=["figure", "value"]))
-
-    ok = (len({a.instance_id for a in alarms}) == len(on_host) and not stray
-          and services[run.host].is_forced_down and set(states.values()) == {"ERROR"}
-          and profile.notification_ms is not None
-          and profile.notification_ms < settings.notification_threshold_s * 1000)
-    record = build_record(profile, "fault_management", settings.installer_type, ok, run.started,
-                          time.time(), settings.build_tag,
-                          {"DEPLOY_SCENARIO": settings.deploy_scenario or "",
-                           "NODE_NAME": settings.node_name or "",
-                           "BUILD_TAG": settings.build_tag or ""})
-    write_record(record, settings.results_dir)
-    if settings.test_db_url:
-        upload_record(record, settings.test_db_url)
-    LOG.info("profile written: %s", paths)
-
-    missing = on_host - {a.instance_id for a in alarms}
-    assert not missing, "no alarm for %d of %d servers on %s: %s" % (
-        len(missing), len(on_host), run.host, sorted(missing))
-    assert not stray, "an alarm fired for the server on %s, which did not fail: %s" % (
-        run.other_host, stray)
-    assert not consumer.consumer.duplicates(), consumer.consumer.duplicates()
-    inspector = run.inspector_record()
-    assert inspector is not None, "the inspector recorded no round for %s" % run.host
-    assert not inspector["errors"], "inspector actions failed: %s" % inspector["errors"]
-    assert services[run.host].is_forced_down, "nova-compute on %s is not forced down" % run.host
-    assert set(states.values()) == {"ERROR"}, "servers on %s not all ERROR: %s" % (
-        run.host, states)
-    assert profile.notification_ms is not None, report_missing(profile)
-    assert profile.notification_ms < settings.notification_threshold_s * 1000, (
-        "notification took %.0f ms (limit %.0f ms)" % (
-            profile.notification_ms, settings.notification_threshold_s * 1000))
-
-
-def report_missing(profile: Any) -> str:
-    return "no notification time: missing %s" % profile.missing
+    publish(verdict, profile if profile is not None else {"figures": figures}, settings,
+            run.started, time.time(), record_property)
+    verdict.assert_passed()

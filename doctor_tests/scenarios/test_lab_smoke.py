@@ -35,8 +35,8 @@ from openstack.exceptions import NotFoundException
 
 from doctor_tests import lab, preflight
 from doctor_tests.config import LOCAL_CLOUD, Settings
-from doctor_tests.scenarios._env import LabEnv
-from doctor_tests.scenarios._fault import FaultRun
+from doctor_tests.harness.env import LabEnv
+from doctor_tests.harness.run import FaultRun
 from doctor_tests.scenarios._smoke import (
     AlarmReceiver,
     Cleanups,

@@ -20,7 +20,7 @@ from doctor_tests.installer import (
     get_installer,
 )
 from doctor_tests.installer.apex import ApexInstaller, parse_servers
-from doctor_tests.installer.base import REPO_ROOT, Installer, InstallerError, parse_recap
+from doctor_tests.installer.base import REPO_ROOT, Installer, InstallerError
 from doctor_tests.installer.discovery import inventory_document, ssh_command, write_inventory
 from doctor_tests.installer.inventory import Inventory, InventoryError, render
 from doctor_tests.installer.local import LocalInstaller
@@ -42,12 +42,18 @@ def make(name: str, **kwargs) -> Installer:
 
 
 class FakeRunner:
-    def __init__(self, rc: int = 0, lines: list[str] | None = None) -> None:
-        self.rc, self.lines, self.calls = rc, lines or [], []
+    """Stands in for doctor_tests.playbook.run_subprocess: the callback's JSON event lines
+    and the human output it would have produced."""
 
-    def __call__(self, cmd, env, cwd, log, timeout):
+    def __init__(self, rc: int = 0, events: list[dict] | None = None,
+                 output: list[str] | None = None) -> None:
+        self.rc, self.calls = rc, []
+        self.events = [json.dumps(e) for e in events or []]
+        self.output = output or []
+
+    def __call__(self, cmd, env, cwd, log, timeout, on_event=None):
         self.calls.append({"cmd": cmd, "env": env, "cwd": cwd, "log": log, "timeout": timeout})
-        return self.rc, self.lines
+        return self.rc, self.events, self.output
 
 
 # -- the registry --------------------------------------------------------------------------
@@ -206,17 +212,13 @@ def test_local_passes_the_lab_directory() -> None:
                                                      "doctor_logs_dest": "/r"}
 
 
-RECAP_OK = [
-    "PLAY RECAP *********************************************************************",
-    "control01                  : ok=7    changed=2    unreachable=0    failed=0    "
-    "skipped=1    rescued=0    ignored=0   ",
-    "compute01                  : ok=3    changed=0    unreachable=0    failed=0    "
-    "skipped=4    rescued=0    ignored=0   ",
-]
+STATS_OK = {"event": "stats", "hosts": {
+    "control01": {"ok": 7, "changed": 2, "unreachable": 0, "failures": 0, "skipped": 1},
+    "compute01": {"ok": 3, "changed": 0, "unreachable": 0, "failures": 0, "skipped": 4}}}
 
 
 def test_run_playbook_reads_the_recap(tmp_path: Path) -> None:
-    runner = FakeRunner(0, ["PLAY [x] ***", "TASK [y] ***", *RECAP_OK])
+    runner = FakeRunner(0, [{"event": "task_start", "task": "y"}, STATS_OK])
     inst = make("kolla", settings=Settings(installer_type="kolla", results_dir=tmp_path),
                 runner=runner, environ={"PATH": "/bin"})
     result = inst.prepare()
@@ -228,40 +230,37 @@ def test_run_playbook_reads_the_recap(tmp_path: Path) -> None:
     assert call["cmd"][-1].endswith("playbooks/prepare.yml")
 
 
-def test_failed_playbook_raises_with_the_failure_lines(tmp_path: Path) -> None:
-    lines = ["TASK [doctor_config : Edit] ***", "ok: [control01]",
-             'fatal: [control01]: FAILED! => {"msg": "/etc/kolla/nova-api/nova.conf does not '
-             'exist on this host"}', "PLAY RECAP ***"]
+def test_failed_playbook_names_the_task_host_and_message(tmp_path: Path) -> None:
+    events = [{"event": "task_start", "task": "Edit"},
+              {"event": "failed", "task": "Edit", "host": "control01", "ignored": False,
+               "message": "/etc/kolla/nova-api/nova.conf does not exist on this host"},
+              {"event": "stats", "hosts": {}}]
     inst = make("kolla", settings=Settings(installer_type="kolla", results_dir=tmp_path),
-                runner=FakeRunner(2, lines))
+                runner=FakeRunner(2, events, ["fatal: [control01]: FAILED! => {...}"]))
     with pytest.raises(PlaybookFailed) as err:
         inst.restore()
     assert err.value.playbook == "restore.yml" and err.value.rc == 2
-    assert err.value.tail == [lines[2]]
+    assert err.value.task == "Edit" and err.value.host == "control01"
     assert "restore.yml failed (exit 2)" in str(err.value) and "nova.conf" in str(err.value)
+    assert "'Edit' failed on control01" in str(err.value)
 
 
-def test_failed_playbook_without_failure_lines_gives_the_last_lines(tmp_path: Path) -> None:
+def test_failed_playbook_without_events_gives_the_last_lines(tmp_path: Path) -> None:
     lines = ["line %d" % i for i in range(100)]
     inst = make("devstack", settings=Settings(installer_type="devstack", results_dir=tmp_path),
-                runner=FakeRunner(4, lines))
+                runner=FakeRunner(4, [], lines))
     with pytest.raises(PlaybookFailed) as err:
         inst.collect_logs(tmp_path / "logs")
-    assert err.value.tail == lines[-25:]
+    assert err.value.tail == lines[-30:] and err.value.failures == []
 
 
 def test_collect_logs_gives_an_absolute_destination(tmp_path: Path) -> None:
-    runner = FakeRunner(0, RECAP_OK)
+    runner = FakeRunner(0, [STATS_OK])
     inst = make("mcp", settings=Settings(installer_type="mcp", results_dir=tmp_path),
                 runner=runner)
     inst.collect_logs(Path("relative/logs"))
     extra = json.loads(runner.calls[0]["cmd"][runner.calls[0]["cmd"].index("-e") + 1])
     assert Path(extra["doctor_logs_dest"]).is_absolute()
-
-
-def test_parse_recap_ignores_lines_before_the_recap() -> None:
-    assert parse_recap(["x : ok=1 changed=1"] + RECAP_OK)["control01"]["changed"] == 2
-    assert parse_recap(["x : ok=1 changed=1"]) == {}
 
 
 # -- the inventory reader ------------------------------------------------------------------

@@ -11,13 +11,8 @@ import pytest
 
 from doctor_tests import config
 from doctor_tests.config import ConfigError, Settings, load_settings
-from doctor_tests.installer import INSTALLERS, get_installer
-from doctor_tests.installer.base import REPO_ROOT, InstallerError, PlaybookFailed, PlaybookResult
-from doctor_tests.installer.devstack import DevstackInstaller
-from doctor_tests.installer.local import LocalInstaller
-from doctor_tests.lab import LabHost
-from doctor_tests.scenarios import _env
-from doctor_tests.scenarios._env import (
+from doctor_tests.harness import env as _env
+from doctor_tests.harness.env import (
     CloudFactsError,
     InstallerEnv,
     LabEnv,
@@ -27,7 +22,12 @@ from doctor_tests.scenarios._env import (
     prepared_cache_ttl,
     resolve_inventories,
 )
-from doctor_tests.scenarios._prepare import SharedPreparation, prepare_for_session
+from doctor_tests.harness.prepare import SharedPreparation, prepare_for_session
+from doctor_tests.installer import INSTALLERS, get_installer
+from doctor_tests.installer.base import REPO_ROOT, InstallerError, PlaybookFailed, PlaybookResult
+from doctor_tests.installer.devstack import DevstackInstaller
+from doctor_tests.installer.local import LocalInstaller
+from doctor_tests.lab import LabHost
 
 NO_FILE = {"DOCTOR_CONFIG": ""}
 LAB_AS_DEVSTACK = REPO_ROOT / "inventory" / "lab-as-devstack"
@@ -45,7 +45,7 @@ class Recorder:
     def prepare(self) -> PlaybookResult:
         self.events.append("prepare")
         if self.fail_prepare:
-            raise PlaybookFailed("prepare.yml", 2, ["fatal: [n]: interrupted"])
+            raise PlaybookFailed("prepare.yml", 2, tail=["fatal: [n]: interrupted"])
         return PlaybookResult("prepare.yml", 0)
 
     def restore(self) -> PlaybookResult:
@@ -191,7 +191,7 @@ class FetchingInstaller(DevstackInstaller):
 
     def fetch_config(self, service: str, dest: Path) -> dict[str, Path]:
         if self.aodh_conf is None:
-            raise PlaybookFailed("collect_logs.yml", 4, ["fatal: [c]: UNREACHABLE!"])
+            raise PlaybookFailed("collect_logs.yml", 4, tail=["fatal: [c]: UNREACHABLE!"])
         path = Path(dest) / "c" / "aodh.conf"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.aodh_conf)
@@ -275,9 +275,9 @@ class FakeRunner:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def __call__(self, cmd, env, cwd, log, timeout):
+    def __call__(self, cmd, env, cwd, log, timeout, on_event=None):
         self.calls.append(cmd)
-        return 0, []
+        return 0, [], []
 
 
 def test_fetch_config_runs_collect_logs_on_the_service_host_only(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault, SshTarget
+from doctor_tests.harness.env import CloudEnv
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
@@ -29,8 +30,7 @@ from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
 from doctor_tests.profiler.sources.clock import ClockOffset
 from doctor_tests.profiler.sources.recorder import BusRecorder
-from doctor_tests.scenarios._env import CloudEnv
-from doctor_tests.waiting import wait_until
+from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +52,17 @@ def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
         raise cloud.CloudError("the scenario needs two healthy nova-compute hosts (one to fail, "
                                "one that must not alarm); healthy: %s" % (healthy or "none"))
     return target, others[0]
+
+
+def service_back(admin: Connection, host: str, timeout: float) -> None:
+    """Un-force ``host``'s nova-compute and wait until Nova reports it up."""
+    cloud.set_forced_down(admin, host, False)
+
+    def up() -> bool:
+        return any(svc.host == host and svc.state == "up" and not svc.is_forced_down
+                   for svc in cloud.compute_services(admin))
+
+    wait_until(up, timeout, "nova-compute on %s to report up again" % host, interval=0.5)
 
 
 def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids: Iterable[str],
@@ -181,22 +192,17 @@ class FaultRun:
         s = self.settings
         self.fault = LinkFault(self.env.ssh_target(self.host), s.fault_duration_s,
                                lambda: self.env.restore_link(self.host))
-        # Undo first: the service un-forced and up again, the link up.
+        # Undo first: the service un-forced and up again, the link up, the host's script
+        # ended (its own link-up would otherwise come in a later run).
         self.cleanup.add("nova-compute on %s up again" % self.host, self._service_back)
+        self.cleanup.add("fault script on %s" % self.host, self.fault.end_script)
         self.cleanup.add("link of %s" % self.host, self.fault.restore)
         self.fault.inject()
 
     def _service_back(self) -> None:
-        cloud.set_forced_down(self.admin, self.host, False)
         assert self.fault is not None
         self.fault.restore()
-
-        def up() -> bool:
-            return any(svc.host == self.host and svc.state == "up" and not svc.is_forced_down
-                       for svc in cloud.compute_services(self.admin))
-
-        wait_until(up, self.settings.fault_duration_s + 60,
-                   "nova-compute on %s to report up again" % self.host, interval=0.5)
+        service_back(self.admin, self.host, self.settings.fault_duration_s + 60)
 
     def wait_detected(self, timeout: float = 10.0) -> DownEvent:
         assert self.monitor is not None
@@ -223,7 +229,32 @@ class FaultRun:
                 return data
         return None
 
-    def profile(self, alarm_ids: set[str] | None = None) -> Profile:
+    def wait_inspector_done(self, timeout: float) -> dict[str, Any] | None:
+        """The inspector's record of the host's fault once every one of its actions has
+        finished (None: it recorded no round for the host within ``timeout``)."""
+        assert self.inspector is not None
+        inspector = self.inspector
+
+        def done() -> Any:
+            for record in inspector.records(self.host):
+                if record.kind == "down" and not record.duplicate:
+                    return record
+            return None
+
+        try:
+            record = wait_until(done, timeout, "the inspector's round for %s" % self.host)
+        except WaitTimeout:
+            return None
+        if not record.wait(timeout):
+            LOG.warning("the inspector's round for %s did not finish within %.0f s",
+                        self.host, timeout)
+        return self.inspector_record()
+
+    def profile(self, alarm_ids: set[str] | None = None) -> Profile | None:
+        """The run's profile (None with PROFILER_TYPE=none: nothing is profiled)."""
+        if self.settings.profiler_type == "none":
+            LOG.info("PROFILER_TYPE=none: no profile is made or written")
+            return None
         ids = alarm_ids or set(self.alarms)
         history = {}
         assert self.tenant is not None

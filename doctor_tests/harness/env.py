@@ -23,13 +23,15 @@ from doctor_tests import lab
 from doctor_tests.config import Settings
 from doctor_tests.fault import SshTarget
 from doctor_tests.installer import Installer, InstallerError, get_installer
+from doctor_tests.paths import data_root
+from doctor_tests.playbook import PlaybookFailed
 from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 8 * 1024 * 1024
 AODH_DEFAULT_CACHE_TTL = 60  # Aodh's own default for event_alarm_cache_ttl
-ROLE_DEFAULTS = Path(__file__).resolve().parents[2] / "roles/doctor_config/defaults/main.yml"
+ROLE_DEFAULTS = data_root() / "roles/doctor_config/defaults/main.yml"
 
 
 class CloudFactsError(RuntimeError):
@@ -71,6 +73,13 @@ class LabEnv:
         lab.links_up()
         LOG.info("link of %s up again (from the controller)", host)
 
+    def restore_links(self) -> list[str]:
+        """Bring up the link of every lab host a killed run left down; says which."""
+        down = [h.name for h in lab.hosts() if h.namespace and not h.link_up]
+        if down:
+            lab.links_up()
+        return ["link of %s up again" % name for name in down]
+
     def event_alarm_cache_ttl(self) -> int | None:
         return aodh_cache_ttl(self.dir / "etc" / "aodh" / "aodh.conf")
 
@@ -106,7 +115,7 @@ class InstallerEnv:
     def ssh_target(self, host: str) -> SshTarget:
         try:
             return self.installer.ssh_target(host)
-        except InstallerError as exc:
+        except (InstallerError, PlaybookFailed) as exc:
             raise CloudFactsError(str(exc)) from exc
 
     def restore_link(self, host: str) -> None:
@@ -134,7 +143,7 @@ class InstallerEnv:
         if self._aodh is None and not self._aodh_error:
             try:
                 copies = self.installer.fetch_config("aodh", self.workdir / "config")
-            except InstallerError as exc:
+            except (InstallerError, PlaybookFailed) as exc:
                 self._aodh_error = brief(exc)
                 return None
             if not copies:
@@ -183,7 +192,7 @@ class InstallerEnv:
         dest = self.workdir / "logs"
         try:
             self.installer.collect_logs(dest)
-        except InstallerError as exc:
+        except (InstallerError, PlaybookFailed) as exc:
             LOG.warning("cannot fetch the service logs for the profile: %s", brief(exc))
             return []
         files = sorted(p for p in dest.rglob("*") if p.is_file())
@@ -258,11 +267,12 @@ def kombu_url(transport_url: str) -> str | None:
 
 
 def resolve_inventories(settings: Settings, repo: Path | None = None) -> list[Path] | None:
-    """DOCTOR_INVENTORY's paths (relative ones from the current directory, else from the
-    repository); None for the installer's own inventory/<INSTALLER_TYPE>."""
+    """DOCTOR_INVENTORY's paths (relative ones from the current directory, else from
+    Doctor's data: the checkout or the installed package); None for the installer's own
+    inventory/<INSTALLER_TYPE>."""
     if not settings.inventory:
         return None
-    repo = repo or Path(__file__).resolve().parents[2]
+    repo = repo or data_root()
     out = []
     for path in settings.inventory:
         found = next((p for p in (path, repo / path) if p.exists()), None)
@@ -278,7 +288,7 @@ def make_installer(settings: Settings) -> Installer:
     try:
         return get_installer(settings.installer_type, settings,
                              inventories=resolve_inventories(settings))
-    except InstallerError as exc:
+    except (InstallerError, PlaybookFailed) as exc:
         raise CloudFactsError(str(exc)) from exc
 
 

@@ -1,0 +1,114 @@
+"""One verdict per run: the checks evaluated once, read by JUnit, results.json and the upload.
+
+::
+
+    verdict = Verdict("fault_management")
+    verdict.check("alarm for every server", not missing, "no alarm for %s" % missing)
+    ...
+    publish(verdict, ...)      # results.json (+ TEST_DB_URL), JUnit properties
+    verdict.assert_passed()    # the test's own result, from the same checks
+
+Nothing else decides PASS or FAIL, so a record can never say PASS for a run whose test
+failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doctor_tests.config import Settings
+from doctor_tests.profiler.model import Profile
+from doctor_tests.profiler.results_db import build_record, upload_record, write_record
+
+LOG = logging.getLogger(__name__)
+
+MAIN_CASE = "fault_management"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the run must show; ``detail`` says what was seen when it failed."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        return "%s %s%s" % ("PASS" if self.passed else "FAIL", self.name,
+                            "" if self.passed or not self.detail else ": " + self.detail)
+
+
+@dataclass
+class Verdict:
+    """The checks of one run, in the order they were made."""
+
+    case: str
+    checks: list[Check] = field(default_factory=list)
+
+    def check(self, name: str, passed: object, detail: str = "") -> bool:
+        """Record one check (``passed`` is taken for its truth); returns whether it passed."""
+        result = Check(name, bool(passed), detail)
+        self.checks.append(result)
+        LOG.info("check: %s", result.line())
+        return result.passed
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def criteria(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"criteria": self.criteria,
+                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail}
+                           for c in self.checks]}
+
+    def properties(self) -> list[tuple[str, str]]:
+        """JUnit properties: ``check_<name>`` = PASS/FAIL, and ``criteria``."""
+        out = [("criteria", self.criteria)]
+        for c in self.checks:
+            out.append(("check_" + c.name.replace(" ", "_"), "PASS" if c.passed else "FAIL"))
+        return out
+
+    def assert_passed(self) -> None:
+        """Raise AssertionError listing every failed check (none: returns)."""
+        if not self.checks:
+            raise AssertionError("%s: no check was made" % self.case)
+        failed = self.failures()
+        if failed:
+            raise AssertionError("%s FAILED %d of %d checks:\n%s" % (
+                self.case, len(failed), len(self.checks),
+                "\n".join("  " + c.line() for c in failed)))
+
+
+def publish(verdict: Verdict, profile: Profile | Mapping[str, Any], settings: Settings,
+            started: float, stopped: float,
+            record_property: Callable[[str, object], None] | None = None,
+            results_dir: Path | None = None) -> dict[str, Any]:
+    """Write ``results.json`` (and upload it to ``TEST_DB_URL``) with the verdict's criteria
+    and checks, and give JUnit the same checks as properties; returns the record."""
+    record = build_record(profile, verdict.case, settings.installer_type, verdict.criteria,
+                          started, stopped, settings.build_tag,
+                          {"DEPLOY_SCENARIO": settings.deploy_scenario or "",
+                           "NODE_NAME": settings.node_name or "",
+                           "BUILD_TAG": settings.build_tag or ""})
+    record["details"]["checks"] = verdict.to_json()["checks"]
+    if results_dir is None:  # the main case's record is results/results.json
+        results_dir = (settings.results_dir if verdict.case == MAIN_CASE
+                       else settings.results_dir / verdict.case)
+    write_record(record, results_dir)
+    if settings.test_db_url:
+        upload_record(record, settings.test_db_url)
+    if record_property is not None:
+        for key, value in verdict.properties():
+            record_property(key, value)
+    return record
