@@ -12,15 +12,15 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench xtesting clean
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax package e2e bench xtesting clean
 
 help:
 	@sed -n '2,5p' Makefile
 
 venv: $(BIN)/.installed
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]' tox 'ansible-core>=2.16,<2.20' ansible-lint
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]' tox ansible-lint
 	touch $@
 
 lab: venv
@@ -52,11 +52,16 @@ syntax: venv
 	  echo "syntax ok: $$pb with $$inv"; done; done
 	$(BIN)/ansible-lint -q playbooks roles
 
+# The wheel in a fresh virtualenv outside the checkout: scenarios collected, options, data
+package: venv
+	tests/package/check_wheel.sh
+
+# The scenarios from the package (as an installed wheel runs them), then Ctrl-C to make run
 e2e: venv
 	mkdir -p $(RESULTS)
-	TEST_CASE=all $(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
+	TEST_CASE=all $(BIN)/pytest --pyargs doctor_tests.scenarios tests/e2e -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
-test: lint unit syntax lab e2e
+test: lint unit syntax package lab e2e
 
 # The benchmark on the lab (issue 7): docs/benchmarks/latest.json, README.md, notification.svg
 bench: venv

@@ -99,3 +99,18 @@ def clean(admin: Connection, dry_run: bool = False,
             if not dry_run:
                 cloud.set_forced_down(admin, svc.host, False)
     return done
+
+
+def names_left(conn: Connection, prefix: str) -> dict[str, list[str]]:
+    """Names starting with ``prefix`` still listed, by kind (empty lists when clean)."""
+    def named(items: Any) -> list[str]:
+        return sorted(i.name for i in items if (i.name or "").startswith(prefix))
+
+    return {
+        "servers": named(conn.compute.servers(all_projects=True)),
+        "ports": named(conn.network.ports()),
+        "networks": named(conn.network.networks()),
+        "flavors": named(conn.compute.flavors(is_public=None)),
+        "alarms": sorted(str(a.get("name", "")) for a in _all_alarms(conn)
+                         if str(a.get("name", "")).startswith(prefix)),
+    }

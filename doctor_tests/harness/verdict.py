@@ -35,11 +35,13 @@ class Check:
 
     name: str
     passed: bool
-    detail: str = ""
+    detail: str = ""     # what was wrong (shown when the check failed)
+    evidence: str = ""   # what was seen (shown always)
 
     def line(self) -> str:
+        said = [t for t in ((self.detail if not self.passed else ""), self.evidence) if t]
         return "%s %s%s" % ("PASS" if self.passed else "FAIL", self.name,
-                            "" if self.passed or not self.detail else ": " + self.detail)
+                            ": " + "; ".join(said) if said else "")
 
 
 @dataclass
@@ -49,9 +51,10 @@ class Verdict:
     case: str
     checks: list[Check] = field(default_factory=list)
 
-    def check(self, name: str, passed: object, detail: str = "") -> bool:
-        """Record one check (``passed`` is taken for its truth); returns whether it passed."""
-        result = Check(name, bool(passed), detail)
+    def check(self, name: str, passed: object, detail: str = "", evidence: str = "") -> bool:
+        """Record one check (``passed`` is taken for its truth); ``detail`` says what was wrong
+        if it failed, ``evidence`` what was seen either way. Returns whether it passed."""
+        result = Check(name, bool(passed), detail, evidence)
         self.checks.append(result)
         LOG.info("check: %s", result.line())
         return result.passed
@@ -68,9 +71,15 @@ class Verdict:
         return [c for c in self.checks if not c.passed]
 
     def to_json(self) -> dict[str, Any]:
-        return {"criteria": self.criteria,
-                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail}
-                           for c in self.checks]}
+        checks = []
+        for c in self.checks:
+            entry: dict[str, Any] = {"name": c.name, "passed": c.passed}
+            if not c.passed and c.detail:
+                entry["detail"] = c.detail
+            if c.evidence:
+                entry["evidence"] = c.evidence
+            checks.append(entry)
+        return {"criteria": self.criteria, "checks": checks}
 
     def properties(self) -> list[tuple[str, str]]:
         """JUnit properties: ``check_<name>`` = PASS/FAIL, and ``criteria``."""

@@ -66,7 +66,7 @@ def test_fault_management(worker_settings, admin, env, clean_start, cleanup, con
     quiet, seen = evidence.no_alarm_for_servers(run.tenant.admin, admin, run.alarms,
                                                 [s.id for s in run.other_servers], c)
     verdict.check("no alarm for the server that did not fail", quiet,
-                  "on %s: %s" % (run.other_host, seen))
+                  evidence="on %s: %s" % (run.other_host, seen))
     verdict.check("every alarm delivered once", not c.duplicates(), str(c.duplicates()))
     verdict.check("the inspector handled the fault", inspector is not None,
                   "the inspector recorded no round for %s" % run.host)
@@ -104,9 +104,11 @@ def test_fault_management(worker_settings, admin, env, clean_start, cleanup, con
     limit_ms = settings.notification_threshold_s * 1000
     verdict.check("notification under the threshold",
                   notification_ms is not None and notification_ms < limit_ms,
-                  "notification took %s ms (limit %.0f ms)%s" % (
-                      "no" if notification_ms is None else "%.0f" % notification_ms, limit_ms,
-                      "; missing %s" % profile.missing if profile is not None else ""))
+                  ("over the threshold" if notification_ms is not None else
+                   "no notification time%s" % (
+                       ": missing %s" % profile.missing if profile is not None else "")),
+                  evidence="%s ms (limit %.0f ms)" % (
+                      "none" if notification_ms is None else "%.0f" % notification_ms, limit_ms))
 
     record_figures(record_property, figures)
     if profile is not None:

@@ -9,13 +9,15 @@ Steps (one test each, sharing the servers booted once for the module):
 3. reset a server to error: reads ERROR;
 4. a port bound to a host: ``data_plane_status`` DOWN, read back DOWN;
 5. an Aodh event alarm on that server's error: reset it, receive Aodh's REST
-   action on a local HTTP receiver, measure reset -> receive;
-6. take the last host's link down over SSH: Nova reports its nova-compute down,
-   then up again once the link is back.
+   action at the consumer, measure reset -> receive;
+6. take the last host's link down over SSH (the suite's one fault,
+   doctor_tests.fault.LinkFault): Nova reports its nova-compute down, then up again
+   once the link is back.
 
 Faults go on the last compute host only (others put theirs on the first).
 Every resource carries the run's name prefix and its clean-up is registered
-when it is created; at the end nothing with that prefix may be left.
+when it is created (the suite's one undo stack, doctor_tests.cleanup); at the end
+nothing with that prefix may be left.
 """
 
 from __future__ import annotations
@@ -33,27 +35,15 @@ import pytest
 from openstack import connection
 from openstack.exceptions import NotFoundException
 
-from doctor_tests import lab, preflight
+from doctor_tests import cloud, lab, leftovers, preflight
+from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import LOCAL_CLOUD, Settings
+from doctor_tests.consumer import ConsumerServer
+from doctor_tests.consumer.alarm import Alarm
+from doctor_tests.fault import LinkFault
 from doctor_tests.harness.env import LabEnv
 from doctor_tests.harness.run import FaultRun
-from doctor_tests.scenarios._smoke import (
-    AlarmReceiver,
-    Cleanups,
-    Observed,
-    Received,
-    compute_service,
-    create_alarm,
-    delete_alarm,
-    get_alarm,
-    leftovers,
-    netns_link_up,
-    netns_set_link_up,
-    netns_stop_command,
-    set_forced_down,
-    ssh_start_detached,
-    wait_until,
-)
+from doctor_tests.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -66,8 +56,6 @@ pytestmark = [
 IMAGE = "doctor-tiny"
 SUBNET_CIDR = "198.51.100.0/24"
 LINK_DOWN_S = 25
-LINK_TIMER = "ip link set eth0 down; sleep %d; ip link set eth0 up" % LINK_DOWN_S
-LINK_FAULT = "nohup sh -c '%s' >/dev/null 2>&1 &" % LINK_TIMER
 HOST_READY_TIMEOUT = 60.0  # a host another test has faulted comes back within this
 BOOT_TIMEOUT = 60.0
 DELETE_TIMEOUT = 90.0
@@ -75,6 +63,27 @@ STATE_TIMEOUT = 15.0
 ALARM_TIMEOUT = 15.0
 SERVICE_DOWN_TIMEOUT = 30.0  # service_down_time 10 s plus margin
 SERVICE_UP_TIMEOUT = 45.0  # after the link is back
+
+
+class Observed:
+    """A falsy-or-truthy poll result that still says what was seen (for WaitTimeout)."""
+
+    def __init__(self, ok: bool, seen: object) -> None:
+        self.ok, self.seen = ok, seen
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        return repr(self.seen)
+
+
+def compute_service(conn: connection.Connection, host: str) -> Any:
+    """The nova-compute service of ``host`` as Nova reports it now."""
+    found = [s for s in cloud.compute_services(conn) if s.host == host]
+    if len(found) != 1:
+        raise AssertionError("expected one nova-compute on %s, Nova lists %r" % (host, found))
+    return found[0]
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -111,21 +120,21 @@ def figures(pytestconfig: pytest.Config) -> Iterator[dict[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def module_cleanups(conn: connection.Connection, prefix: str) -> Iterator[Cleanups]:
+def module_cleanups(conn: connection.Connection, prefix: str) -> Iterator[Cleanup]:
     """Clean-ups of the module's resources; afterwards nothing named ``prefix`` is left."""
-    stack = Cleanups()
+    stack = Cleanup()
     yield stack
     try:
         stack.run()
     finally:
-        left = leftovers(conn, prefix)
+        left = leftovers.names_left(conn, prefix)
         assert not any(left.values()), "left behind by the smoke test: %r" % left
 
 
 @pytest.fixture
-def cleanups() -> Iterator[Cleanups]:
+def cleanups() -> Iterator[Cleanup]:
     """Clean-ups of one test's resources and changes, run when the test ends."""
-    stack = Cleanups()
+    stack = Cleanup()
     yield stack
     stack.run()
 
@@ -142,7 +151,7 @@ def _server_status_is(conn: connection.Connection, server_id: str, status: str) 
 
 def _service_ready(conn: connection.Connection, host: str) -> Observed:
     svc = compute_service(conn, host)
-    ok = svc.state == "up" and svc.status == "enabled" and not svc.forced_down
+    ok = svc.state == "up" and svc.status == "enabled" and not svc.is_forced_down
     return Observed(ok, svc)
 
 
@@ -171,32 +180,32 @@ def fault_host(compute_hosts: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def flavor(conn: connection.Connection, prefix: str, module_cleanups: Cleanups) -> Any:
+def flavor(conn: connection.Connection, prefix: str, module_cleanups: Cleanup) -> Any:
     made = conn.compute.create_flavor(name="%s-flavor" % prefix, ram=64, vcpus=1, disk=1)
-    module_cleanups.push("delete flavor %s" % made.id,
+    module_cleanups.add("delete flavor %s" % made.id,
                          lambda: conn.compute.delete_flavor(made.id, ignore_missing=False))
     return made
 
 
 @pytest.fixture(scope="module")
-def network(conn: connection.Connection, prefix: str, module_cleanups: Cleanups) -> Any:
+def network(conn: connection.Connection, prefix: str, module_cleanups: Cleanup) -> Any:
     """A network with one subnet, made for the test."""
     net = conn.network.create_network(name="%s-net" % prefix)
-    module_cleanups.push("delete network %s" % net.id,
+    module_cleanups.add("delete network %s" % net.id,
                          lambda: conn.network.delete_network(net.id, ignore_missing=False))
     subnet = conn.network.create_subnet(name="%s-subnet" % prefix, network_id=net.id,
                                         ip_version=4, cidr=SUBNET_CIDR)
-    module_cleanups.push("delete subnet %s" % subnet.id,
+    module_cleanups.add("delete subnet %s" % subnet.id,
                          lambda: conn.network.delete_subnet(subnet.id, ignore_missing=False))
     return net
 
 
 @pytest.fixture(scope="module")
 def vm_port(conn: connection.Connection, prefix: str, network: Any,
-            module_cleanups: Cleanups) -> Any:
+            module_cleanups: Cleanup) -> Any:
     """The port the fault host's server boots on."""
     port = conn.network.create_port(name="%s-vm-port" % prefix, network_id=network.id)
-    module_cleanups.push("delete port %s" % port.id,
+    module_cleanups.add("delete port %s" % port.id,
                          lambda: conn.network.delete_port(port.id, ignore_missing=False))
     return port
 
@@ -216,13 +225,13 @@ def _servers_gone(conn: connection.Connection, ids: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def servers(conn: connection.Connection, prefix: str, compute_hosts: list[str],
-            fault_host: str, flavor: Any, vm_port: Any, module_cleanups: Cleanups,
+            fault_host: str, flavor: Any, vm_port: Any, module_cleanups: Cleanup,
             figures: dict[str, float]) -> dict[str, Any]:
     """One ACTIVE server per compute host (by host name); the fault host's on ``vm_port``."""
     image = conn.image.find_image(IMAGE, ignore_missing=False)
     ids: list[str] = []
     # Runs after the deletes below (LIFO): they are all sent first, then waited for.
-    module_cleanups.push("wait until the servers are gone", lambda: _servers_gone(conn, ids))
+    module_cleanups.add("wait until the servers are gone", lambda: _servers_gone(conn, ids))
     started = time.monotonic()
     made: dict[str, Any] = {}
     for host in compute_hosts:
@@ -232,7 +241,7 @@ def servers(conn: connection.Connection, prefix: str, compute_hosts: list[str],
             networks=networks, host=host,
         )
         ids.append(server.id)
-        module_cleanups.push("delete server %s" % server.id,
+        module_cleanups.add("delete server %s" % server.id,
                              functools.partial(conn.compute.delete_server, server.id))
         made[host] = server
         LOG.info("booting %s on %s", server.id, host)
@@ -253,10 +262,12 @@ def servers(conn: connection.Connection, prefix: str, compute_hosts: list[str],
 
 
 @pytest.fixture
-def receiver() -> Iterator[AlarmReceiver]:
-    recv = AlarmReceiver(path="/alarm/%s" % uuid.uuid4().hex[:8]).start()
-    yield recv
-    recv.stop()
+def receiver() -> Iterator[ConsumerServer]:
+    """The suite's consumer (the one HTTP receiver of Aodh's actions), on a free port."""
+    server = ConsumerServer(bind="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.stop()
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -284,19 +295,19 @@ def test_servers_active_on_each_host(conn: connection.Connection, servers: dict[
 
 
 def test_force_down_and_back(conn: connection.Connection, fault_host: str,
-                             cleanups: Cleanups) -> None:
+                             cleanups: Cleanup) -> None:
     """forced_down true -> nova-compute reads down; false -> reads up again."""
     wait_until(lambda: _service_ready(conn, fault_host), HOST_READY_TIMEOUT,
                "nova-compute on %s ready" % fault_host)
-    svc = compute_service(conn, fault_host)
-    cleanups.push("clear forced_down on %s" % fault_host,
-                  lambda: set_forced_down(conn, svc.id, False))
+    cleanups.add("clear forced_down on %s" % fault_host,
+                 lambda: cloud.set_forced_down(conn, fault_host, False))
 
-    set_forced_down(conn, svc.id, True)
+    cloud.set_forced_down(conn, fault_host, True)
+    assert compute_service(conn, fault_host).is_forced_down
     wait_until(lambda: _service_state_is(conn, fault_host, "down"), STATE_TIMEOUT,
                "nova-compute on %s to read down when forced" % fault_host)
 
-    set_forced_down(conn, svc.id, False)
+    cloud.set_forced_down(conn, fault_host, False)
     wait_until(lambda: _service_ready(conn, fault_host), STATE_TIMEOUT,
                "nova-compute on %s to read up once forced_down is cleared" % fault_host)
 
@@ -311,11 +322,11 @@ def test_reset_state_reads_error(conn: connection.Connection, servers: dict[str,
 
 
 def test_port_data_plane_status_down(conn: connection.Connection, prefix: str, network: Any,
-                                     fault_host: str, cleanups: Cleanups) -> None:
+                                     fault_host: str, cleanups: Cleanup) -> None:
     """A port bound to a host: found by its host, data_plane_status DOWN reads back DOWN."""
     port = conn.network.create_port(name="%s-dp-port" % prefix, network_id=network.id,
                                     binding_host_id=fault_host)
-    cleanups.push("delete port %s" % port.id,
+    cleanups.add("delete port %s" % port.id,
                   lambda: conn.network.delete_port(port.id, ignore_missing=False))
     assert port.binding_host_id == fault_host, port
     assert port.binding_vif_type not in ("unbound", "binding_failed"), port
@@ -341,7 +352,7 @@ def _trait(traits: list[Any], name: str) -> list[Any]:
 
 def test_event_alarm_calls_receiver(conn: connection.Connection, prefix: str,
                                     servers: dict[str, Any], fault_host: str,
-                                    receiver: AlarmReceiver, cleanups: Cleanups,
+                                    receiver: ConsumerServer, cleanups: Cleanup,
                                     figures: dict[str, float],
                                     record_property: Any, settings: Settings) -> None:
     """Event alarm on the server's error -> reset it -> Aodh POSTs to the receiver."""
@@ -351,12 +362,12 @@ def test_event_alarm_calls_receiver(conn: connection.Connection, prefix: str,
         wait_until(lambda: _server_status_is(conn, server.id, "ACTIVE"), STATE_TIMEOUT,
                    "server %s back to ACTIVE" % server.id)
 
-    alarm = create_alarm(conn, {
+    alarm = cloud.create_alarm(conn, {
         "name": "%s-alarm" % prefix,
         "type": "event",
         "severity": "critical",
         "repeat_actions": False,
-        "alarm_actions": [receiver.url],
+        "alarm_actions": [receiver.failure_url],
         "event_rule": {
             "event_type": "compute.instance.update",
             "query": [
@@ -367,69 +378,76 @@ def test_event_alarm_calls_receiver(conn: connection.Connection, prefix: str,
         },
     })
     alarm_id = alarm["alarm_id"]
-    cleanups.push("delete alarm %s" % alarm_id, lambda: delete_alarm(conn, alarm_id))
-    LOG.info("alarm %s on server %s -> %s", alarm_id, server.id, receiver.url)
+    cleanups.add("delete alarm %s" % alarm_id, lambda: cloud.delete_alarm(conn, alarm_id))
+    LOG.info("alarm %s on server %s -> %s", alarm_id, server.id, receiver.failure_url)
     # Aodh's listener may hold the project's alarm list from before the alarm existed.
     FaultRun.wait_alarm_cache(preflight.check_event_alarm_cache(
         LabEnv(settings).event_alarm_cache_ttl(), "local"))
 
-    reset_at = time.monotonic()
+    reset_at = time.time()
     conn.compute.reset_server_state(server, "error")
 
-    def ours(call: Received) -> bool:
-        return isinstance(call.body, dict) and call.body.get("alarm_id") == alarm_id
+    def ours(call: Alarm) -> bool:
+        return call.alarm_id == alarm_id
 
-    call = receiver.wait_for(ours, ALARM_TIMEOUT, "Aodh's POST for alarm %s" % alarm_id)
-    latency = call.at - reset_at
+    calls = receiver.consumer.wait_for(ours, timeout=ALARM_TIMEOUT)
+    assert calls, "no POST from Aodh for alarm %s within %.0f s (received: %s)" % (
+        alarm_id, ALARM_TIMEOUT, receiver.consumer.alarms())
+    call = calls[0]
+    latency = call.received_at - reset_at
     figures["reset_to_alarm_s"] = latency
     record_property("reset_to_alarm_s", round(latency, 4))
     LOG.info("reset -> alarm action: %.0f ms", latency * 1000)
 
-    body = call.body
-    assert body["current"] == "alarm", body
-    assert body["reason_data"]["type"] == "event", body
-    event = body["reason_data"]["event"]
-    assert event["event_type"] == "compute.instance.update", event
-    assert server.id in _trait(event["traits"], "instance_id"), event["traits"]
-    assert "error" in _trait(event["traits"], "state"), event["traits"]
-    assert get_alarm(conn, alarm_id)["state"] == "alarm"
+    assert call.current == "alarm", call
+    assert call.reason_type == "event", call
+    assert call.event_type == "compute.instance.update", call
+    assert call.traits.get("instance_id") == server.id, call.traits
+    assert call.traits.get("state") == "error", call.traits
+    assert cloud.get_alarm(conn, alarm_id)["state"] == "alarm"
+
+
+def _link_up(host: str) -> Observed:
+    """The host's link as the lab sees it (administratively up or not)."""
+    found = {h.name: h for h in lab.hosts()}
+    return Observed(found[host].link_up, found[host])
 
 
 def test_link_down_reports_compute_down(conn: connection.Connection, fault_host: str,
-                                        cleanups: Cleanups, figures: dict[str, float],
-                                        record_property: Any) -> None:
+                                        cleanups: Cleanup, figures: dict[str, float],
+                                        record_property: Any, settings: Settings) -> None:
     """Link down on the host over SSH -> Nova reads its nova-compute down, then up again."""
+    env = LabEnv(settings)
     hosts = {h.name: h for h in lab.hosts()}
     assert fault_host in hosts and hosts[fault_host].namespace, (fault_host, hosts)
-    address, namespace = hosts[fault_host].address, fault_host
     wait_until(lambda: _service_ready(conn, fault_host), HOST_READY_TIMEOUT,
                "nova-compute on %s ready" % fault_host)
 
-    # Registered before the fault: the link comes back even if a step below fails.
-    cleanups.push("nova-compute on %s up again" % fault_host,
-                  lambda: wait_until(lambda: _service_ready(conn, fault_host),
-                                     SERVICE_UP_TIMEOUT, "nova-compute on %s up" % fault_host))
-    cleanups.push("link up on %s" % fault_host, lambda: netns_set_link_up(namespace))
-    # A step failed early: the host's timer must not bring the link up in a later run.
-    cleanups.push("link timer stopped on %s" % fault_host,
-                  lambda: netns_stop_command(namespace, ["sh", "-c", LINK_TIMER]))
+    fault = LinkFault(env.ssh_target(fault_host), LINK_DOWN_S,
+                      lambda: env.restore_link(fault_host))
+    # Registered before the fault: the link comes back even if a step below fails, and
+    # the host's own timer does not bring it up in a later run.
+    cleanups.add("nova-compute on %s up again" % fault_host,
+                 lambda: wait_until(lambda: _service_ready(conn, fault_host),
+                                    SERVICE_UP_TIMEOUT, "nova-compute on %s up" % fault_host))
+    cleanups.add("fault script on %s" % fault_host, fault.end_script)
+    cleanups.add("link up on %s" % fault_host, fault.restore)
 
-    LOG.info("taking eth0 of %s (%s) down for %d s", fault_host, address, LINK_DOWN_S)
-    fault_at = time.monotonic()
-    status = ssh_start_detached(address, LINK_FAULT, key=lab.lab_dir() / "ssh" / "id_ed25519",
-                                known_hosts=lab.lab_dir() / "ssh" / "known_hosts")
-    assert status in (0, None), "fault command exited %s on %s" % (status, address)
-    wait_until(lambda: not netns_link_up(namespace), 5.0, "eth0 of %s down" % namespace)
+    fault_at, fault_wall = time.monotonic(), time.time()
+    fault.inject()
+    wait_until(lambda: not _link_up(fault_host), 5.0, "the link of %s down" % fault_host)
 
     wait_until(lambda: _service_state_is(conn, fault_host, "down"), SERVICE_DOWN_TIMEOUT,
                "Nova to report nova-compute on %s down" % fault_host,
                interval=0.25)
     down_s = time.monotonic() - fault_at
-    assert not compute_service(conn, fault_host).forced_down
+    assert not compute_service(conn, fault_host).is_forced_down
 
-    wait_until(lambda: netns_link_up(namespace), LINK_DOWN_S + 10.0,
-               "eth0 of %s up again (the host's own timer)" % namespace, interval=0.25)
+    wait_until(lambda: _link_up(fault_host), LINK_DOWN_S + 10.0,
+               "the link of %s up again (the host's own timer)" % fault_host, interval=0.25)
     link_up_at = time.monotonic()
+    t00 = fault.fault_time(30)
+    assert fault_wall - 5 < t00 < time.time(), "T00 %s read back from the host" % t00
     wait_until(lambda: _service_ready(conn, fault_host), SERVICE_UP_TIMEOUT,
                "Nova to report nova-compute on %s up again" % fault_host, interval=0.25)
     up_s = time.monotonic() - link_up_at

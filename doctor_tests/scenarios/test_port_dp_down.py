@@ -119,7 +119,7 @@ def test_port_dp_down(worker_settings, admin, env, clean_start, cleanup, consume
             quiet &= never
             evidence_lines.append(what)
     verdict.check("no port alarm for the other host's ports", quiet,
-                  "on %s: %s" % (run.other_host, "; ".join(evidence_lines)))
+                  evidence="on %s: %s" % (run.other_host, "; ".join(evidence_lines)))
     verdict.check("every port alarm delivered once", not c.duplicates(), str(c.duplicates()))
 
     figures: dict[str, Any] = {"ports_on_host": len(host_ids), "port_alarms": len(alarms),
