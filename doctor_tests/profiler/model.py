@@ -147,6 +147,21 @@ class NodeClock:
                 "kind": self.kind}
 
 
+def clock_line(clock: NodeClock, checkpoints: list[str]) -> str:
+    """One node's clock in words (the console's and the picture's clocks legend)."""
+    if clock.kind == "reference":
+        what = "the reference clock (offset 0)"
+    elif clock.kind == "measured":
+        what = (f"offset {clock.offset_ms:+.3f} ms +/- {clock.uncertainty_ms:.3f} ms "
+                f"(best of {clock.samples} samples, round trip {clock.round_trip_ms:.3f} ms)")
+    elif clock.kind == "given":
+        what = (f"offset {clock.offset_ms:+.3f} ms +/- {clock.uncertainty_ms:.3f} ms "
+                "(given, not measured)")
+    else:
+        what = "not measured: offset taken as 0, uncertainty unknown"
+    return f"{clock.node}: {what}" + (f"; {' '.join(checkpoints)}" if checkpoints else "")
+
+
 @dataclass(frozen=True)
 class Step:
     """From the previous present checkpoint to this one, and how sure that is."""

@@ -42,6 +42,7 @@ from doctor_tests.profiler.model import (
     NodeClock,
     Profile,
     Step,
+    clock_line,
 )
 from doctor_tests.profiler.svg import to_png, write_svg
 
@@ -227,21 +228,6 @@ def checkpoint_table(profile: Profile) -> str:
                     tablefmt="simple", disable_numparse=True)
 
 
-def clock_line(clock: NodeClock, checkpoints: list[str]) -> str:
-    """One node's clock in words (the console's and the picture's clocks legend)."""
-    if clock.kind == "reference":
-        what = "the reference clock (offset 0)"
-    elif clock.kind == "measured":
-        what = (f"offset {clock.offset_ms:+.3f} ms +/- {clock.uncertainty_ms:.3f} ms "
-                f"(best of {clock.samples} samples, round trip {clock.round_trip_ms:.3f} ms)")
-    elif clock.kind == "given":
-        what = (f"offset {clock.offset_ms:+.3f} ms +/- {clock.uncertainty_ms:.3f} ms "
-                "(given, not measured)")
-    else:
-        what = "not measured: offset taken as 0, uncertainty unknown"
-    return f"{clock.node}: {what}" + (f"; {' '.join(checkpoints)}" if checkpoints else "")
-
-
 def clock_table(profile: Profile) -> str:
     nodes = profile.nodes()
     return "\n".join(["clocks (node - runner):"]
@@ -293,13 +279,13 @@ def render_text(profile: Profile) -> str:
 
 def write_profile(profile: Profile, results_dir: str | os.PathLike[str],
                   stem: str = "profile", png: bool = True) -> dict[str, Path]:
-    """Write ``<stem>.json`` and ``<stem>.svg`` (and ``<stem>.png`` when a converter
-    exists) into ``results_dir``; returns the paths written."""
+    """Write ``<stem>.json``, ``<stem>.svg`` and ``<stem>.png`` into ``results_dir``;
+    returns the paths written (no ``png`` when it failed: the log's warning says why)."""
     folder = Path(results_dir)
     written = {"json": write_json(to_json(profile), folder / f"{stem}.json")}
     written["svg"] = write_svg(profile, folder / f"{stem}.svg", png=False)
     if png:
-        picture = to_png(written["svg"])
+        picture = to_png(profile, folder / f"{stem}.png")
         if picture is not None:
             written["png"] = picture
     LOG.info("profile written to %s (%s)", folder, ", ".join(sorted(written)))
