@@ -1,7 +1,7 @@
 """``doctor-profile RESULTS_DIR``: re-render a saved profile (and summarise repeats).
 
-Reads ``RESULTS_DIR/profile.json``, prints the tables, writes ``profile.svg`` (and
-``profile.png`` when rsvg-convert or ImageMagick is installed). When repeated runs were
+Reads ``RESULTS_DIR/profile.json``, prints the tables, writes ``profile.svg`` and
+``profile.png`` (unless ``--no-png``). When repeated runs were
 saved as ``profile-<n>.json`` they are summarised too (table, ``profile-summary.json``).
 Exit status: 0 done, 2 bad input (missing directory, missing or malformed file).
 """
@@ -54,7 +54,7 @@ def run(results_dir: Path, png: bool = True, out: TextIO | None = None) -> int:
             profile = load_profile(main_file)
             print(render_text(profile), file=stream)
             svg = write_svg(profile, results_dir / "profile.svg", png=False)
-            picture = to_png(svg) if png else None
+            picture = to_png(profile, svg.with_suffix(".png")) if png else None
             print(f"\npicture: {svg}" + (f" and {picture}" if picture else ""),
                   file=stream)
         if repeats:

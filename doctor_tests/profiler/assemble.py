@@ -11,16 +11,37 @@ to the others (or missing, with the reason)::
         log_lines=aodh_listener_lines + aodh_notifier_lines + nova_api_lines,
         alarm_servers={alarm_id: server_id}, servers=server_ids,
         threshold_ms=settings.notification_threshold_s * 1000,
-        missing={"T06": "bus recorder off: kombu not installed"})
+        missing={"T06": "bus recorder off: kombu not installed"},
+        clocks={"compute-1": measure_node_clock("compute-1", shell.check), ...},
+        fault_node="compute-1", log_node="controller", bus_node="controller")
+
+Clocks: ``clocks`` maps node names to their measured offsets against the runner (this
+machine: monitor, inspector and consumer run here, offset 0 exactly). ``fault_node`` is
+the node whose clock stamped ``fault_epoch`` (T00), ``log_node`` the one that wrote the
+service logs and the Aodh alarm history (T06..T08), ``bus_node`` the one whose senders
+stamped the bus messages (T05..T07). Every checkpoint from a remote node is moved onto the
+runner's clock by that node's offset and carries its node and uncertainty; the profile's
+``clocks`` lists every node with its offset. A source whose node is not named keeps a
+placeholder node ("fault host", "log host", "bus senders") with the clock the older
+arguments give (``log_clock``, ``bus_clock``; none for T00): "given", or "assumed" (offset
+0, uncertainty unknown) when there is none.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from doctor_tests.profiler.collect import ProfileBuilder
-from doctor_tests.profiler.model import DEFAULT_THRESHOLD_MS, Profile
+from doctor_tests.profiler.model import (
+    DEFAULT_THRESHOLD_MS,
+    RUNNER,
+    Candidate,
+    NodeClock,
+    Profile,
+)
 from doctor_tests.profiler.sources.aodh_history import history_candidates
 from doctor_tests.profiler.sources.bus import Notification, bus_candidates
 from doctor_tests.profiler.sources.clock import ClockOffset
@@ -35,6 +56,10 @@ from doctor_tests.profiler.sources.trace import (
     fault_candidate,
     inspector_candidates,
 )
+
+LOG = logging.getLogger(__name__)
+
+FAULT_HOST, LOG_HOST, BUS_SENDERS = "fault host", "log host", "bus senders"
 
 
 def assemble_profile(
@@ -52,33 +77,114 @@ def assemble_profile(
     servers: Collection[str] | None = None,
     threshold_ms: float = DEFAULT_THRESHOLD_MS,
     missing: Mapping[str, str] | None = None,
+    clocks: Mapping[str, ClockOffset] | None = None,
+    fault_node: str | None = None,
+    log_node: str | None = None,
+    bus_node: str | None = None,
 ) -> Profile:
     """The profile of one fault from every source given (see the module docstring).
 
     ``alarm_history`` maps alarm ids to their history entries; ``alarm_servers`` maps
     alarm ids to the server each watches; ``servers`` limits per-server readings to the
-    test's servers; ``log_clock`` / ``bus_clock`` are the remote clocks' offsets.
-    Service-log lines and history entries from before the fault are ignored (the Aodh
-    host's clock is taken to be the log clock).
+    test's servers. ``clocks`` / ``fault_node`` / ``log_node`` / ``bus_node`` say whose
+    clock took what (the module docstring); ``log_clock`` / ``bus_clock`` are the older way
+    to give the log host's and the bus senders' offsets. Service-log lines and history
+    entries from before the fault are ignored (the Aodh host's clock is taken to be the
+    log clock). Raises ValueError when a clock is given twice or the runner's is not 0.
     """
+    offsets = _check_clocks(clocks or {})
+    node_clocks: dict[str, NodeClock] = {
+        RUNNER: NodeClock(RUNNER, 0.0, 0.0, kind="reference"),
+        **{node: _node_clock(node, offset) for node, offset in offsets.items()},
+    }
+    fault_at, fault_clock = _resolve("fault_epoch", fault_node, None, FAULT_HOST, offsets)
+    log_at, log_clock = _resolve("log_clock", log_node, log_clock, LOG_HOST, offsets)
+    bus_at, bus_clock = _resolve("bus_clock", bus_node, bus_clock, BUS_SENDERS, offsets)
+
     builder = ProfileBuilder(threshold_ms=threshold_ms, servers=servers)
     alarm_servers = alarm_servers or {}
-    if fault_epoch is not None:
-        builder.add(fault_candidate(fault_epoch))
-    if inspector_record is not None:
-        builder.extend(inspector_candidates(inspector_record))
-    builder.extend(consumer_candidates(consumer_alarms))
     since = None
     if fault_epoch is not None:
-        since = fault_epoch
+        t00 = fault_candidate(fault_epoch)
+        if fault_clock is not None:
+            t00 = _moved(t00, fault_clock)
+        builder.add(_on(fault_at, [t00])[0])
+        # the first log line that can be about the fault, on the log host's clock
+        since = t00.checkpoint.epoch - (fault_clock.uncertainty_s if fault_clock else 0.0)
         if log_clock is not None:
-            since = fault_epoch + log_clock.offset_s - log_clock.uncertainty_s
+            since = log_clock.to_remote(since) - log_clock.uncertainty_s
+    if inspector_record is not None:
+        builder.extend(_on(RUNNER, inspector_candidates(inspector_record)))
+    builder.extend(_on(RUNNER, consumer_candidates(consumer_alarms)))
     records = parse_oslo_log(log_lines, since_epoch=since, tz=log_tz)
-    builder.extend(log_candidates(match_log(records), alarm_servers, log_clock))
-    builder.extend(bus_candidates(notifications, bus_clock))
+    builder.extend(_on(log_at, log_candidates(match_log(records), alarm_servers, log_clock)))
+    builder.extend(_on(bus_at, bus_candidates(notifications, bus_clock)))
     for alarm_id, entries in (alarm_history or {}).items():
-        builder.extend(history_candidates(entries, server=alarm_servers.get(alarm_id),
-                                          since_epoch=since, clock=log_clock))
+        builder.extend(_on(log_at, history_candidates(
+            entries, server=alarm_servers.get(alarm_id), since_epoch=since, clock=log_clock)))
     for name, reason in (missing or {}).items():
         builder.missing(name, reason)
-    return builder.build()
+    profile = builder.build()
+    used = profile.nodes()
+    for server in profile.servers.values():
+        for cp in server.times.values():
+            if cp.node is not None:
+                used.setdefault(cp.node, [])
+    for node, clock in ((fault_at, fault_clock), (log_at, log_clock), (bus_at, bus_clock)):
+        if node in used and node not in node_clocks:
+            node_clocks[node] = (_node_clock(node, clock) if clock is not None
+                                 else NodeClock(node, 0.0, 0.0, kind="assumed"))
+    profile.clocks = node_clocks
+    return profile
+
+
+def _check_clocks(clocks: Mapping[str, ClockOffset]) -> dict[str, ClockOffset]:
+    out = {}
+    for node, offset in clocks.items():
+        if not isinstance(offset, ClockOffset):
+            raise ValueError(f"clocks[{node!r}] must be a ClockOffset, got {offset!r}")
+        if node == RUNNER:
+            if offset.offset_s != 0.0 or offset.uncertainty_s != 0.0:
+                raise ValueError(f"the {RUNNER} is the reference clock (offset 0 exactly), "
+                                 f"got {offset!r}")
+            continue
+        out[node] = offset
+    return out
+
+
+def _node_clock(node: str, offset: ClockOffset) -> NodeClock:
+    return NodeClock(node, offset.offset_s * 1000.0, offset.uncertainty_ms,
+                     samples=offset.samples, kind="measured" if offset.samples else "given")
+
+
+def _resolve(argument: str, node: str | None, legacy: ClockOffset | None, placeholder: str,
+             offsets: Mapping[str, ClockOffset]) -> tuple[str, ClockOffset | None]:
+    """The node a source's times come from and that node's offset (None: not known)."""
+    if node is None:
+        return placeholder, legacy
+    if node == RUNNER:
+        if legacy is not None:
+            raise ValueError(f"{argument}: {node} is the reference clock; pass no offset")
+        return RUNNER, None
+    if node in offsets:
+        if legacy is not None:
+            raise ValueError(f"{argument} and clocks[{node!r}] both give {node}'s clock: "
+                             "pass one")
+        return node, offsets[node]
+    if legacy is None:
+        LOG.warning("no clock offset for %s (%s): its times are taken as they are", node,
+                    argument)
+    return node, legacy
+
+
+def _moved(item: Candidate, clock: ClockOffset) -> Candidate:
+    cp = item.checkpoint
+    return dataclasses.replace(item, checkpoint=dataclasses.replace(
+        cp, epoch=clock.to_local(cp.epoch), uncertainty_ms=clock.uncertainty_ms))
+
+
+def _on(node: str, items: Iterable[Candidate]) -> list[Candidate]:
+    """``items`` marked as taken on ``node``'s clock."""
+    return [dataclasses.replace(item, checkpoint=dataclasses.replace(item.checkpoint,
+                                                                     node=node))
+            for item in items]

@@ -12,6 +12,7 @@ profile's own T04..T10 are then the *last* server's (every server is through), a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection, Iterable
 
@@ -134,7 +135,7 @@ class ProfileBuilder:
         if len(readings) > 1:
             which = "first" if first else "last"
             note = f"{which} of {len(readings)} servers ({sid})"
-        derived = Checkpoint(name, pick.epoch, pick.source, pick.uncertainty_ms, note)
+        derived = dataclasses.replace(pick, name=name, note=note)
         if direct is not None and source_rank(direct.source) < source_rank(derived.source):
             return direct
         return derived

@@ -14,9 +14,13 @@ With several servers each per-server checkpoint (T04..T10) is kept per server to
 the profile's own T05..T10 are the times at which the *last* server passed them, so the
 chain stays causal and the notification time is the worst case.
 
-Times are epoch seconds (float, local clock of the machine running the suite); a
-checkpoint taken from another host's clock carries ``uncertainty_ms`` (half the round
-trip of the clock-offset measurement).
+Times are epoch seconds (float, local clock of the machine running the suite, the
+*runner*). A checkpoint taken from another node's clock has been moved onto the runner's
+by that node's measured offset (:class:`NodeClock`, in ``Profile.clocks``), names the node
+and carries ``uncertainty_ms`` (half the round trip of the offset measurement, plus any
+uncertainty of the reading itself). A step between two checkpoints whose uncertainty is
+larger than the step itself is *uncertain* (:meth:`Profile.steps`): its order is within
+the clocks' error.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ DESCRIPTIONS: Mapping[str, str] = dict(CHECKPOINTS)
 PER_SERVER: tuple[str, ...] = ("T04", "T05", "T06", "T07", "T08", "T09", "T10")
 DEFAULT_THRESHOLD_MS = 1000.0
 NOT_RECORDED = "not recorded by any source"
+#: The node whose clock the profile's times are on (the monitor, inspector, consumer).
+RUNNER = "runner"
 
 
 class UnknownCheckpoint(ValueError):
@@ -72,6 +78,7 @@ class Checkpoint:
     source: str
     uncertainty_ms: float | None = None
     note: str | None = None
+    node: str | None = None  # whose clock took it (None: not said)
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -90,6 +97,84 @@ class Checkpoint:
         return DESCRIPTIONS[self.name]
 
 
+#: How a node's offset is known: the runner itself; measured over round trips; given by
+#: the caller (taken as exact); assumed 0 because nothing was given.
+CLOCK_KINDS: tuple[str, ...] = ("reference", "measured", "given", "assumed")
+
+
+@dataclass(frozen=True)
+class NodeClock:
+    """A node's clock against the runner's: ``offset_ms`` = node - runner.
+
+    ``samples`` is how many round trips measured the offset (the tightest one kept; its
+    half is ``uncertainty_ms``); ``kind`` is one of :data:`CLOCK_KINDS`. The runner is
+    the reference, offset 0 exactly.
+    """
+
+    node: str
+    offset_ms: float
+    uncertainty_ms: float
+    samples: int = 0
+    kind: str = "given"
+
+    def __post_init__(self) -> None:
+        for name in ("offset_ms", "uncertainty_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise ValueError(f"clock {self.node}: {name} must be a finite number, "
+                                 f"got {value!r}")
+        if self.uncertainty_ms < 0:
+            raise ValueError(f"clock {self.node}: uncertainty_ms must be >= 0")
+        if self.kind not in CLOCK_KINDS:
+            raise ValueError(f"clock {self.node}: kind {self.kind!r} is not one of "
+                             f"{', '.join(CLOCK_KINDS)}")
+        if self.kind == "reference" and (self.offset_ms != 0 or self.uncertainty_ms != 0):
+            raise ValueError(f"clock {self.node} is the reference: its offset is 0 exactly")
+
+    @property
+    def measured(self) -> bool:
+        return self.kind == "measured"
+
+    @property
+    def round_trip_ms(self) -> float | None:
+        """The tightest round trip of the measurement (None if not measured)."""
+        return 2.0 * self.uncertainty_ms if self.measured else None
+
+    def to_json(self) -> dict[str, object]:
+        return {"offset_ms": self.offset_ms, "uncertainty_ms": self.uncertainty_ms,
+                "round_trip_ms": self.round_trip_ms, "samples": self.samples,
+                "kind": self.kind}
+
+
+def clock_line(clock: NodeClock, checkpoints: list[str]) -> str:
+    """One node's clock in words (the console's and the picture's clocks legend)."""
+    if clock.kind == "reference":
+        what = "the reference clock (offset 0)"
+    elif clock.kind == "measured":
+        what = (f"offset {clock.offset_ms:+.3f} ms +/- {clock.uncertainty_ms:.3f} ms "
+                f"(best of {clock.samples} samples, round trip {clock.round_trip_ms:.3f} ms)")
+    elif clock.kind == "given":
+        what = (f"offset {clock.offset_ms:+.3f} ms +/- {clock.uncertainty_ms:.3f} ms "
+                "(given, not measured)")
+    else:
+        what = "not measured: offset taken as 0, uncertainty unknown"
+    return f"{clock.node}: {what}" + (f"; {' '.join(checkpoints)}" if checkpoints else "")
+
+
+@dataclass(frozen=True)
+class Step:
+    """From the previous present checkpoint to this one, and how sure that is."""
+
+    ms: float
+    uncertainty_ms: float
+
+    @property
+    def uncertain(self) -> bool:
+        """The step is smaller than its uncertainty: the order may be the other way."""
+        return self.uncertainty_ms > abs(self.ms)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A source's reading of a checkpoint, for one server (``server``) or for the fault."""
@@ -99,8 +184,9 @@ class Candidate:
 
 
 def candidate(name: str, epoch: float, source: str, *, server: str | None = None,
-              uncertainty_ms: float | None = None, note: str | None = None) -> Candidate:
-    return Candidate(Checkpoint(name, epoch, source, uncertainty_ms, note), server)
+              uncertainty_ms: float | None = None, note: str | None = None,
+              node: str | None = None) -> Candidate:
+    return Candidate(Checkpoint(name, epoch, source, uncertainty_ms, note, node), server)
 
 
 @dataclass(frozen=True)
@@ -144,6 +230,7 @@ class Profile:
     servers: dict[str, ServerTimes] = field(default_factory=dict)
     threshold_ms: float = DEFAULT_THRESHOLD_MS
     notes: list[str] = field(default_factory=list)
+    clocks: dict[str, NodeClock] = field(default_factory=dict)
 
     # --- building ---------------------------------------------------------------------
     def add(self, checkpoint: Checkpoint) -> None:
@@ -235,6 +322,40 @@ class Profile:
                 if delta < -tolerance:
                     out.append(OrderViolation(previous.name, cp.name, delta, tolerance))
             previous = cp
+        return out
+
+    def clock_uncertainty_ms(self, cp: Checkpoint) -> float:
+        """The part of ``cp``'s uncertainty that comes from its node's clock offset."""
+        clock = self.clocks.get(cp.node) if cp.node is not None else None
+        return clock.uncertainty_ms if clock is not None else 0.0
+
+    def step_uncertainty_ms(self, earlier: Checkpoint, later: Checkpoint) -> float:
+        """Uncertainty of ``later - earlier``: both readings' own uncertainties, plus both
+        clocks' unless the two were taken on the same node (one offset cancels out)."""
+        clock_a, clock_b = self.clock_uncertainty_ms(earlier), self.clock_uncertainty_ms(later)
+        own = (max((earlier.uncertainty_ms or 0.0) - clock_a, 0.0)
+               + max((later.uncertainty_ms or 0.0) - clock_b, 0.0))
+        if earlier.node is not None and earlier.node == later.node:
+            return own
+        return own + clock_a + clock_b
+
+    def steps(self) -> dict[str, Step]:
+        """Each present checkpoint but the first: the step from the previous present one."""
+        out: dict[str, Step] = {}
+        previous: Checkpoint | None = None
+        for cp in self.present():
+            if previous is not None:
+                out[cp.name] = Step(ms_between(previous.epoch, cp.epoch),
+                                    round(self.step_uncertainty_ms(previous, cp), 6))
+            previous = cp
+        return out
+
+    def nodes(self) -> dict[str, list[str]]:
+        """Node -> the present checkpoints taken on its clock (flow order)."""
+        out: dict[str, list[str]] = {}
+        for cp in self.present():
+            if cp.node is not None:
+                out.setdefault(cp.node, []).append(cp.name)
         return out
 
     # --- per server -------------------------------------------------------------------

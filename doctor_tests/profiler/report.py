@@ -3,13 +3,24 @@
 ``profile.json``::
 
     {"checkpoints": {"T00": {"ms": 0.0, "epoch": 1795..., "source": "trace:scenario",
-                             "description": "fault injected", "uncertainty_ms": null,
-                             "delta_ms": null, "note": ...}, ...},
+                             "description": "fault injected", "uncertainty_ms": 0.4,
+                             "node": "compute-1", "delta_ms": null, "note": ...},
+                     "T01": {..., "delta_ms": 212.4, "delta_uncertainty_ms": 0.4,
+                             "uncertain": false}, ...},
+     "clocks": {"runner": {"offset_ms": 0.0, "uncertainty_ms": 0.0, "round_trip_ms": null,
+                           "samples": 0, "kind": "reference", "checkpoints": ["T01", ...]},
+                "compute-1": {"offset_ms": 2500.1, "uncertainty_ms": 0.4,
+                              "round_trip_ms": 0.8, "samples": 5, "kind": "measured",
+                              "checkpoints": ["T00"]}, ...},
      "missing": {"T06": "why"}, "origin": "T00", "threshold_ms": 1000.0, "verdict": "PASS",
      "notification_ms": ..., "fault_to_notification_ms": ..., "total_ms": ...,
      "components": [{"name", "ms", "percent", "from", "to", "role", ...}, ...],
      "unmeasured": [...], "servers": {"count": n, "per_server": {...}, "distribution": {...},
      "first_alarm": {...}, "last_alarm": {...}}, "order_violations": [...], "notes": [...]}
+
+A step is ``uncertain`` when its uncertainty (both readings', and both nodes' clock offsets
+unless they share the node) is larger than the step itself. Profiles written before the
+clocks were recorded (no ``clocks``, no ``node``) still load.
 """
 
 from __future__ import annotations
@@ -28,8 +39,10 @@ from doctor_tests.profiler.model import (
     DEFAULT_THRESHOLD_MS,
     NAMES,
     Checkpoint,
+    NodeClock,
     Profile,
-    ms_between,
+    Step,
+    clock_line,
 )
 from doctor_tests.profiler.svg import to_png, write_svg
 
@@ -46,13 +59,18 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _deltas(profile: Profile) -> dict[str, float]:
-    out: dict[str, float] = {}
-    previous: Checkpoint | None = None
-    for cp in profile.present():
-        if previous is not None:
-            out[cp.name] = ms_between(previous.epoch, cp.epoch)
-        previous = cp
+def uncertainty_text(step: Step) -> str:
+    """``+/-3.1 > delta 1.2`` for an uncertain step (the console's marker)."""
+    return f"+/-{step.uncertainty_ms:.1f} > delta {abs(step.ms):.1f}"
+
+
+def _clocks_json(profile: Profile) -> dict[str, Any]:
+    nodes = profile.nodes()
+    out: dict[str, Any] = {}
+    for name, clock in profile.clocks.items():
+        entry = clock.to_json()
+        entry["checkpoints"] = nodes.get(name, [])
+        out[name] = entry
     return out
 
 
@@ -61,7 +79,7 @@ def _servers_json(profile: Profile) -> dict[str, Any]:
         return {}
     per_server = {
         sid: {name: {"ms": profile.relative_ms(cp.epoch), "epoch": cp.epoch,
-                     "source": cp.source}
+                     "source": cp.source, "node": cp.node}
               for name, cp in sorted(st.times.items())}
         for sid, st in sorted(profile.servers.items())
     }
@@ -80,20 +98,25 @@ def _servers_json(profile: Profile) -> dict[str, Any]:
 
 def to_json(profile: Profile) -> dict[str, Any]:
     """The JSON document (see the module docstring)."""
-    deltas = _deltas(profile)
+    steps = profile.steps()
     parts = breakdown(profile)
     checkpoints = {}
     for cp in profile.present():
+        step = steps.get(cp.name)
         entry: dict[str, Any] = {
             "ms": profile.ms(cp.name), "epoch": cp.epoch, "source": cp.source,
             "description": cp.description, "uncertainty_ms": cp.uncertainty_ms,
-            "delta_ms": deltas.get(cp.name),
+            "node": cp.node, "delta_ms": step.ms if step else None,
         }
+        if step is not None:
+            entry["delta_uncertainty_ms"] = step.uncertainty_ms
+            entry["uncertain"] = step.uncertain
         if cp.note:
             entry["note"] = cp.note
         checkpoints[cp.name] = entry
     return {
         "checkpoints": checkpoints,
+        "clocks": _clocks_json(profile),
         "missing": profile.missing,
         "origin": profile.origin,
         "threshold_ms": profile.threshold_ms,
@@ -127,7 +150,17 @@ def from_json(data: object) -> Profile:
             if not isinstance(entry, Mapping) or "epoch" not in entry:
                 raise BadProfile(f"checkpoint {name} must be an object with an epoch")
             profile.add(Checkpoint(name, entry["epoch"], entry.get("source") or "?",
-                                   entry.get("uncertainty_ms"), entry.get("note")))
+                                   entry.get("uncertainty_ms"), entry.get("note"),
+                                   entry.get("node")))
+        clocks = data.get("clocks") or {}  # absent before per-node clocks were recorded
+        if not isinstance(clocks, Mapping):
+            raise BadProfile("'clocks' must be an object")
+        for node, entry in clocks.items():
+            if not isinstance(entry, Mapping):
+                raise BadProfile(f"clock {node} must be an object")
+            profile.clocks[str(node)] = NodeClock(
+                str(node), entry["offset_ms"], entry["uncertainty_ms"],
+                int(entry.get("samples") or 0), str(entry.get("kind") or "given"))
         missing = data.get("missing") or {}
         if isinstance(missing, Mapping):
             for name, reason in missing.items():
@@ -137,7 +170,8 @@ def from_json(data: object) -> Profile:
         for sid, times in servers.items():
             for name, entry in times.items():
                 profile.add_server(sid, Checkpoint(name, entry["epoch"],
-                                                   entry.get("source") or "?"))
+                                                   entry.get("source") or "?",
+                                                   node=entry.get("node")))
     except (ValueError, AttributeError, TypeError, KeyError) as exc:
         if isinstance(exc, BadProfile):
             raise
@@ -175,20 +209,30 @@ def write_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
 
 # --- console --------------------------------------------------------------------------
 def checkpoint_table(profile: Profile) -> str:
-    deltas = _deltas(profile)
+    steps = profile.steps()
     rows = []
     for name in NAMES:
         cp = profile.checkpoints.get(name)
         if cp is None:
-            rows.append([name, "", "-", "-", f"missing: {profile.missing[name]}"])
+            rows.append([name, "", "-", "-", "", "", f"missing: {profile.missing[name]}"])
             continue
-        source = cp.source
-        if cp.uncertainty_ms:
-            source += f" (+/-{cp.uncertainty_ms:.1f} ms)"
-        rows.append([name, cp.description, _fmt(profile.ms(name)), _fmt(deltas.get(name)),
-                     source])
-    return tabulate(rows, headers=["checkpoint", "what", "ms since T00", "delta ms", "source"],
+        step = steps.get(name)
+        delta = _fmt(step.ms) if step else "-"
+        if step is not None and step.uncertain:
+            delta += f" ({uncertainty_text(step)}: uncertain)"
+        rows.append([name, cp.description, _fmt(profile.ms(name)), delta,
+                     _fmt(cp.uncertainty_ms) if cp.uncertainty_ms else "", cp.node or "",
+                     cp.source])
+    return tabulate(rows, headers=["checkpoint", "what", "ms since T00", "delta ms", "+/- ms",
+                                   "node", "source"],
                     tablefmt="simple", disable_numparse=True)
+
+
+def clock_table(profile: Profile) -> str:
+    nodes = profile.nodes()
+    return "\n".join(["clocks (node - runner):"]
+                     + [f"  {clock_line(c, nodes.get(n, []))}"
+                        for n, c in profile.clocks.items()])
 
 
 def component_table(profile: Profile) -> str:
@@ -216,7 +260,10 @@ def render_text(profile: Profile) -> str:
     lines = [f"Notification time (T09-T01): {_fmt(profile.notification_ms)} ms"
              f"  [{profile.verdict or 'UNKNOWN'}, limit {profile.threshold_ms:.0f} ms]",
              f"Fault to notification (T09-T00): {_fmt(profile.fault_to_notification_ms)} ms",
-             "", checkpoint_table(profile), "", component_table(profile)]
+             "", checkpoint_table(profile)]
+    if profile.clocks:
+        lines += ["", clock_table(profile)]
+    lines += ["", component_table(profile)]
     if len(profile.servers) > 1:
         lines += ["", server_table(profile)]
         first_last = profile.first_last_alarm()
@@ -232,13 +279,13 @@ def render_text(profile: Profile) -> str:
 
 def write_profile(profile: Profile, results_dir: str | os.PathLike[str],
                   stem: str = "profile", png: bool = True) -> dict[str, Path]:
-    """Write ``<stem>.json`` and ``<stem>.svg`` (and ``<stem>.png`` when a converter
-    exists) into ``results_dir``; returns the paths written."""
+    """Write ``<stem>.json``, ``<stem>.svg`` and ``<stem>.png`` into ``results_dir``;
+    returns the paths written (no ``png`` when it failed: the log's warning says why)."""
     folder = Path(results_dir)
     written = {"json": write_json(to_json(profile), folder / f"{stem}.json")}
     written["svg"] = write_svg(profile, folder / f"{stem}.svg", png=False)
     if png:
-        picture = to_png(written["svg"])
+        picture = to_png(profile, folder / f"{stem}.png")
         if picture is not None:
             written["png"] = picture
     LOG.info("profile written to %s (%s)", folder, ", ".join(sorted(written)))

@@ -48,7 +48,8 @@ def test_profile_json_shape() -> None:
     assert data["checkpoints"]["T05"] == {
         "ms": pytest.approx(301.2), "epoch": pytest.approx(T0 + 0.3012),
         "source": "trace:test", "description": "Nova notified VM error",
-        "uncertainty_ms": None, "delta_ms": pytest.approx(10.7),
+        "uncertainty_ms": None, "node": None, "delta_ms": pytest.approx(10.7),
+        "delta_uncertainty_ms": 0.0, "uncertain": False,
     }
     assert data["missing"] == {"T06": "bus recorder off"}
     assert data["notification_ms"] == pytest.approx(371.3 - 212.4)
