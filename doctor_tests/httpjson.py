@@ -1,13 +1,20 @@
-"""A small JSON-over-HTTP base for the sample services (inspector, consumer).
+"""JSON over HTTP: the server base for the sample services (inspector, consumer), and the
+one client Doctor's own calls use (:class:`JsonClient`).
 
-Built on :class:`http.server.ThreadingHTTPServer`. Client mistakes (no or bad
-Content-Length, a body that is too large, not JSON, wrong Content-Type) raise
+The server is built on :class:`http.server.ThreadingHTTPServer`. Client mistakes (no or
+bad Content-Length, a body that is too large, not JSON, wrong Content-Type) raise
 :class:`HttpError` and become a 4xx with ``{"error": reason}``; only a bug in a
 handler gives a 500, and that is logged with its traceback.
+
+The client is ``requests`` with one proxy rule: Doctor's own callbacks (monitor ->
+inspector, anything -> consumer) go direct whatever the environment says
+(:data:`DIRECT`); the results database honours ``http(s)_proxy`` / ``no_proxy``, except
+for loopback, which is always direct (``JsonClient(direct=False)``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -15,12 +22,123 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
+
+import requests
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 64 * 1024
+JSON_HEADERS = {"Content-Type": "application/json"}
+# None removes the environment's proxy for that scheme (requests' stubs say str only)
+_NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}
+
+
+# --- the client ---------------------------------------------------------------------------
+class CallFailed(Exception):
+    """An HTTP call that got no answer at all (refused, unreachable, timed out): the
+    method, the URL and the reason, without the transport's traceback."""
+
+    def __init__(self, method: str, url: str, reason: str) -> None:
+        super().__init__(f"{method} {url}: {reason}")
+        self.method = method
+        self.url = url
+        self.reason = reason
+
+
+class Reply(NamedTuple):
+    """An answer, whatever its status."""
+
+    status: int
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def text(self, limit: int = 500) -> str:
+        return self.body[:limit].decode("utf-8", "replace")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reason(exc: requests.RequestException, timeout: float) -> str:
+    """A short reason for a call that got no answer ("[Errno 111] Connection refused")."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "no connection within %g s" % timeout
+    if isinstance(exc, requests.ReadTimeout):
+        return "no answer within %g s" % timeout
+    # requests wraps urllib3 which wraps the socket's error: the innermost says it best
+    cause: BaseException | None = exc
+    best: BaseException = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and not type(cause).__module__.startswith(
+                ("requests", "urllib3")):
+            best = cause
+        cause = cause.__cause__ or cause.__context__
+    return str(best) or type(best).__name__
+
+
+class JsonClient:
+    """Sends JSON documents with ``requests``, keeping connections alive.
+
+    ``direct=True``: never through a proxy (``trust_env = False``: the environment's
+    proxy variables, ``.netrc`` and CA-bundle variables are ignored) - for Doctor's own
+    callbacks, which are lab or loopback addresses. ``direct=False``: the environment's
+    settings (``http_proxy``, ``https_proxy``, ``no_proxy``, ``REQUESTS_CA_BUNDLE``), but
+    a loopback URL always goes direct.
+
+    One :class:`requests.Session` per thread: requests does not promise a session is
+    thread-safe, and each monitor reports from its own thread.
+    """
+
+    def __init__(self, *, direct: bool) -> None:
+        self.direct = direct
+        self._local = threading.local()
+
+    def session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = not self.direct
+            self._local.session = session
+        return session
+
+    def close(self) -> None:
+        """Close the calling thread's session (its kept-alive connections)."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    def send(self, method: str, url: str, payload: Any, timeout: float) -> Reply:
+        """``method`` ``url`` with ``payload`` as its JSON body (``bytes`` are sent as
+        they are). Any HTTP status is a :class:`Reply`; no answer raises
+        :class:`CallFailed`."""
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+        proxies = _NO_PROXY if not self.direct and is_loopback(url) else None
+        try:
+            # the body is read whole, so that the connection goes back to the pool
+            response = self.session().request(method, url, data=data, headers=JSON_HEADERS,
+                                              timeout=timeout, proxies=proxies,
+                                              allow_redirects=False)
+        except requests.RequestException as exc:
+            raise CallFailed(method, url, _reason(exc, timeout)) from exc
+        return Reply(response.status_code, response.content)
+
+
+# Doctor's own callbacks: monitor -> inspector, anything -> consumer.
+DIRECT = JsonClient(direct=True)
 
 
 class HttpError(Exception):
@@ -61,6 +179,9 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
     """Dispatches GET/PUT/POST/DELETE to :meth:`route`, which returns (status, body)."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body are two writes: with Nagle on, a kept-alive client waits for its
+    # own delayed ACK (40 ms on Linux) before the body arrives. 44 ms -> 0.6 ms per call.
+    disable_nagle_algorithm = True
     server_version = "doctor"
     timeout = 10  # seconds for a client to send its request
     max_body = DEFAULT_MAX_BODY
