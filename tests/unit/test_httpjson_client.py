@@ -1,29 +1,51 @@
-"""The one JSON client (doctor_tests.httpjson.JsonClient): replies, failures, proxies."""
+"""The JSON clients (doctor_tests.httpjson): replies, failures, keep-alive, proxies.
+
+``JsonClient(direct=True)`` (requests) and ``KeepAliveClient`` (hand-written, for the
+monitor's report) promise the same: they are tested alike."""
 
 from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
 
 import pytest
 
+from doctor_tests import httpjson
 from doctor_tests.httpjson import (
-    DIRECT,
     BackgroundHTTPServer,
     CallFailed,
     JsonClient,
     JsonRequestHandler,
+    KeepAliveClient,
+    Reply,
     is_loopback,
 )
+
+
+class Client(Protocol):
+    def send(self, method: str, url: str, payload: Any, timeout: float) -> Reply: ...
+
+    def close(self) -> None: ...
 
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
               "ALL_PROXY", "no_proxy", "NO_PROXY")
 
 
 class _Recorder(JsonRequestHandler):
-    """Answers the status queued in the context (200 when none), recording each request."""
+    """Answers the status queued in the context (200 when none), recording each request;
+    a connection kept idle longer than ``ctx["idle"]`` seconds is closed."""
+
+    def setup(self) -> None:
+        self.timeout = self.context.get("idle", JsonRequestHandler.timeout)
+        super().setup()
+
+    def finish(self) -> None:
+        super().finish()
+        with self.context["lock"]:
+            self.context["closed"] += 1
 
     def route(self, method: str, path: str, query: Mapping[str, list[str]]) -> tuple[int, Any]:
         ctx = self.context
@@ -42,7 +64,7 @@ class Endpoint(NamedTuple):
 
 
 def _endpoint(name: str) -> Iterator[Endpoint]:
-    ctx: dict[str, Any] = {"lock": threading.Lock(), "seen": [], "statuses": []}
+    ctx: dict[str, Any] = {"lock": threading.Lock(), "seen": [], "statuses": [], "closed": 0}
     with BackgroundHTTPServer(_Recorder, ctx, name=name) as srv:
         yield Endpoint(srv.url, ctx)
 
@@ -56,6 +78,13 @@ def server() -> Iterator[Endpoint]:
 def proxy() -> Iterator[Endpoint]:
     """Stands in for an HTTP proxy: it gets the absolute URL as the request target."""
     yield from _endpoint("proxy")
+
+
+@pytest.fixture(params=["requests", "hand-written"])
+def client(request: pytest.FixtureRequest) -> Iterator[Client]:
+    made: Client = JsonClient(direct=True) if request.param == "requests" else KeepAliveClient()
+    yield made
+    made.close()
 
 
 @pytest.fixture
@@ -76,36 +105,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_any_status_is_a_reply_with_its_body(server: Endpoint) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_any_status_is_a_reply_with_its_body(client: Client, server: Endpoint) -> None:
     server.ctx["statuses"].append(503)
-    reply = DIRECT.send("PUT", server.url + "/events", [{"a": 1}], timeout=2)
+    reply = client.send("PUT", server.url + "/events", [{"a": 1}], timeout=2)
     assert reply.status == 503 and not reply.ok and '"status": 503' in reply.text()
-    reply = DIRECT.send("POST", server.url + "/events", b'{"raw": true}', timeout=2)
+    reply = client.send("POST", server.url + "/events", b'{"raw": true}', timeout=2)
     assert reply.ok and reply.status == 200
     assert [(r["method"], r["body"]) for r in seen(server)] == [
         ("PUT", [{"a": 1}]), ("POST", {"raw": True})]
 
 
-def test_no_answer_names_the_url_and_the_reason_not_the_transport() -> None:
+def test_no_answer_names_the_url_and_the_reason_not_the_transport(client: Client) -> None:
     url = "http://127.0.0.1:%d/events" % free_port()
     with pytest.raises(CallFailed) as info:
-        DIRECT.send("PUT", url, [], timeout=2)
+        client.send("PUT", url, [], timeout=2)
     assert info.value.url == url and "Connection refused" in info.value.reason
     assert str(info.value) == "PUT %s: %s" % (url, info.value.reason)
     assert "HTTPConnectionPool" not in str(info.value)
 
 
-def test_an_answer_that_does_not_come_in_time_says_so() -> None:
+def test_an_answer_that_does_not_come_in_time_says_so(client: Client) -> None:
     with socket.socket() as silent:  # accepts connections (backlog) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
         url = "http://127.0.0.1:%d/" % silent.getsockname()[1]
         with pytest.raises(CallFailed, match=r"no answer within 0\.2 s"):
-            DIRECT.send("POST", url, {}, timeout=0.2)
+            client.send("POST", url, {}, timeout=0.2)
 
 
-def test_calls_from_one_thread_keep_one_connection(server: Endpoint) -> None:
-    client = JsonClient(direct=True)
+def test_calls_from_one_thread_keep_one_connection(client: Client, server: Endpoint) -> None:
     for _ in range(3):
         assert client.send("PUT", server.url + "/events", [], timeout=2).ok
     other: list[int] = []
@@ -113,18 +150,42 @@ def test_calls_from_one_thread_keep_one_connection(server: Endpoint) -> None:
         target=lambda: other.append(client.send("PUT", server.url + "/x", [], timeout=2).status))
     thread.start()
     thread.join(5)
-    client.close()
     ports = [r["client_port"] for r in seen(server)]
     assert other == [200]
-    assert ports[0] == ports[1] == ports[2] != ports[3]  # another thread, its own session
+    assert ports[0] == ports[1] == ports[2] != ports[3]  # another thread, its own connection
+
+
+def test_a_connection_the_server_closed_is_replaced(client: Client, server: Endpoint) -> None:
+    server.ctx["idle"] = 0.1
+    assert client.send("PUT", server.url + "/events", [1], timeout=2).ok
+    assert wait_for(lambda: server.ctx["closed"] == 1)  # the server dropped the idle one
+    assert client.send("PUT", server.url + "/events", [2], timeout=2).ok
+    first, second = seen(server)
+    assert first["client_port"] != second["client_port"] and second["body"] == [2]
+
+
+def test_a_closed_connection_found_only_when_sending_is_tried_once_anew(
+        server: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = KeepAliveClient()
+    server.ctx["idle"] = 0.1
+    assert client.send("PUT", server.url + "/events", [1], timeout=2).ok
+    assert wait_for(lambda: server.ctx["closed"] == 1)
+    monkeypatch.setattr(httpjson, "_dropped", lambda conn: False)  # the race: not seen
+    assert client.send("PUT", server.url + "/events", [2], timeout=2).ok
+    assert [r["body"] for r in seen(server)] == [[1], [2]]
+    client.close()
+
+
+def test_a_url_that_is_not_http_is_refused_by_name() -> None:
+    with pytest.raises(CallFailed, match="ftp://x/: not an http"):
+        KeepAliveClient().send("PUT", "ftp://x/", [], timeout=1)
 
 
 def test_direct_never_goes_through_the_environments_proxy(
-        clean_env: pytest.MonkeyPatch, server: Endpoint,
+        client: Client, clean_env: pytest.MonkeyPatch, server: Endpoint,
         proxy: Endpoint) -> None:
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
         clean_env.setenv(name, proxy.url)
-    client = JsonClient(direct=True)
     assert client.send("POST", server.url + "/failure", {"x": 1}, timeout=2).ok
     assert len(seen(server)) == 1 and seen(proxy) == []
 
