@@ -20,6 +20,8 @@ from typing import TextIO
 from doctor_tests import playbook as playbook_runner
 from doctor_tests.paths import data_root
 
+import psutil
+
 LOG = logging.getLogger(__name__)
 
 DEFAULT_LAB_DIR = Path("/var/lib/doctor-lab")
@@ -177,46 +179,26 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
     return svc_rows, host_rows, healthy
 
 
-def _process_tree(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, []))
-    return found
+def _process_tree(root: int) -> list[psutil.Process]:
+    """``root`` and all its descendants (those that are still there)."""
+    parent = psutil.Process(root)
+    return [parent, *parent.children(recursive=True)]
 
 
 def memory_rss_mib() -> tuple[int, float] | None:
     """(process count, summed RSS in MiB) of everything the lab's supervisor runs."""
     pidfile = lab_dir() / "run" / "supervisord.pid"
     try:
-        root = int(pidfile.read_text().strip())
-        os.kill(root, 0)
-    except (OSError, ValueError):
+        procs = _process_tree(int(pidfile.read_text().strip()))
+    except (OSError, ValueError, psutil.Error):
         return None
-    pids = _process_tree(root)
-    total_kib = 0
-    for pid in pids:
+    total = 0
+    for proc in procs:
         try:
-            with open("/proc/%d/status" % pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total_kib += int(line.split()[1])
-        except OSError:
+            total += proc.memory_info().rss  # VmRSS, in bytes
+        except psutil.Error:  # gone meanwhile (or not ours to read)
             continue
-    return len(pids), total_kib / 1024.0
+    return len(procs), total / 1024.0 / 1024.0
 
 
 def log_names() -> list[str]:

@@ -1,4 +1,4 @@
-"""CPU time by component on this machine, read from /proc (the lab runs here).
+"""CPU time by component on this machine, read with psutil (the lab runs here).
 
 The benchmark snapshots every process's user+system time before and after a step and
 reports the difference per component (nova-api, nova-conductor, ceilometer, aodh,
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-PROC = Path("/proc")
-TICKS = os.sysconf("SC_CLK_TCK")
+import psutil
 
 _GUNICORN = re.compile(r"--name doctor-lab-(\w+)|\[doctor-lab-(\w+)\]")
 # (substring of the command line, component), first match wins
@@ -35,51 +34,54 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
-
-
-def component_of(pid: int, own_pid: int | None = None) -> str | None:
-    """The lab component a process belongs to, or None for anything else."""
+def _component(pid: int, cmdline: Sequence[str] | None, own_pid: int | None) -> str | None:
     if pid == (own_pid if own_pid is not None else os.getpid()):
         return "doctor"
-    cmdline = _read(PROC / str(pid) / "cmdline").replace(b"\0", b" ").decode("utf-8", "replace")
+    text = " ".join(cmdline or ())
     # gunicorn (with setproctitle) shows "gunicorn: worker [doctor-lab-nova]"
-    match = _GUNICORN.search(cmdline)
+    match = _GUNICORN.search(text)
     if match:
         return (match.group(1) or match.group(2)) + "-api"
     for needle, name in _COMMANDS:
-        if needle in cmdline:
+        if needle in text:
             return name
     return None
 
 
+def component_of(pid: int, own_pid: int | None = None) -> str | None:
+    """The lab component a process belongs to, or None for anything else."""
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.Error:  # gone, or not ours to read
+        cmdline = []
+    return _component(pid, cmdline, own_pid)
+
+
+def _seconds(times: Any) -> float:
+    return float(times.user + times.system)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of one process (all its threads), None if it is gone."""
-    stat = _read(PROC / str(pid) / "stat").decode("ascii", "replace")
-    if not stat:
+    try:
+        return _seconds(psutil.Process(pid).cpu_times())
+    except psutil.Error:
         return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    # fields[0] is the state (field 3); utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def snapshot(own_pid: int | None = None) -> dict[int, tuple[str, float]]:
     """{pid: (component, CPU seconds)} for every lab process now."""
     out: dict[int, tuple[str, float]] = {}
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        name = component_of(pid, own_pid)
+    # Command lines of all, CPU times of the lab's only: 13 ms of CPU per snapshot of 170
+    # processes (the hand-written /proc walk took 8 ms; asking psutil for both at once, 19).
+    for proc in psutil.process_iter(["cmdline"]):
+        name = _component(proc.pid, proc.info["cmdline"], own_pid)
         if name is None:
             continue
-        seconds = cpu_seconds(pid)
-        if seconds is not None:
-            out[pid] = (name, seconds)
+        try:
+            out[proc.pid] = (name, _seconds(proc.cpu_times()))
+        except psutil.Error:  # ended meanwhile
+            continue
     return out
 
 

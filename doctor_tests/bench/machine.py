@@ -1,9 +1,11 @@
 """This machine and this process: what the results say they ran on, and peak memory.
 
-Peak memory is read from ``/proc/self/status``: ``VmHWM`` (the resident high-water mark),
-reset before each run by writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0), so a
+Memory and processes come from psutil, except two things psutil does not offer: the
+resident high-water mark ``VmHWM`` (read from ``/proc/self/status``) and its reset, by
+writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0), done before each run so that a
 run's peak is its own. Where the reset is refused the high-water mark is the process's
-lifetime peak and :func:`reset_peak_rss` says so (returns False).
+lifetime peak and :func:`reset_peak_rss` says so (returns False). The CPU's model name
+is not in psutil either: it is read from ``/proc/cpuinfo``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import socket
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +37,10 @@ def status_kib(text: str, key: str) -> int | None:
 
 
 def rss_mib(key: str = "VmRSS") -> float | None:
+    """This process's ``VmRSS`` (or another ``kB`` field of its status) in MiB, 0.1 MiB."""
+    if key == "VmRSS":
+        return round(psutil.Process().memory_info().rss / 1024.0 / 1024.0, 1)
+    # VmHWM (the peak) has no psutil equivalent on Linux: read the kernel's own figure
     try:
         text = (PROC_SELF / "status").read_text()
     except OSError:
@@ -43,6 +51,7 @@ def rss_mib(key: str = "VmRSS") -> float | None:
 
 def reset_peak_rss() -> bool:
     """Reset this process's VmHWM to its current RSS; False where the kernel refuses."""
+    # no psutil equivalent: clear_refs is a write-only control file of the kernel
     try:
         (PROC_SELF / "clear_refs").write_text("5")
         return True
@@ -61,19 +70,16 @@ def cpu_model(cpuinfo: str) -> str | None:
 
 def describe() -> dict[str, Any]:
     """Host name, CPUs, memory, kernel, Python: the ``machine`` of the results."""
-    try:
+    try:  # psutil has no model name (platform.processor() is "x86_64" or "" on Linux)
         model = cpu_model(Path("/proc/cpuinfo").read_text())
     except OSError:
         model = None
-    try:
-        mem_kib = status_kib(Path("/proc/meminfo").read_text(), "MemTotal")
-    except OSError:
-        mem_kib = None
+    memory = psutil.virtual_memory().total  # MemTotal, in bytes
     return {
         "hostname": socket.gethostname(),
         "cpus": os.cpu_count(),
         "cpu_model": model,
-        "memory_gib": round(mem_kib / 1024.0 / 1024.0, 1) if mem_kib else None,
+        "memory_gib": round(memory / 1024.0 ** 3, 1) if memory else None,
         "kernel": platform.release(),
         "python": platform.python_version(),
     }

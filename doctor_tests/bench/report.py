@@ -4,9 +4,11 @@ count (hand-written SVG, like the profiler's timeline) and the README around the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from xml.sax.saxutils import escape, quoteattr
+
+from tabulate import tabulate
 
 from doctor_tests.profiler.svg import FONT, nice_step
 
@@ -54,13 +56,22 @@ def _cell(point: Mapping[str, Any], key: str | tuple[str, str]) -> str:
     return _fmt(point.get(key))
 
 
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 0) -> str:
+    """A markdown table of ready-made cells: the first ``left`` columns aligned left, the
+    others (figures) right; all left is GitHub's plain ``---``. The cells are printed as
+    given (no number parsing: "0.10" stays "0.10")."""
+    if left >= len(headers):
+        return tabulate(list(rows), headers=list(headers), tablefmt="github",
+                        disable_numparse=True)
+    align = ["left"] * left + ["right"] * (len(headers) - left)
+    return tabulate(list(rows), headers=list(headers), tablefmt="pipe", colalign=align,
+                    disable_numparse=True)
+
+
 def markdown_table(sweep: Sequence[Mapping[str, Any]]) -> str:
     """The sweep as a markdown table (one row per server count)."""
-    lines = ["| " + " | ".join(title for title, _ in COLUMNS) + " |",
-             "|" + "|".join("---:" for _ in COLUMNS) + "|"]
-    for point in sweep:
-        lines.append("| " + " | ".join(_cell(point, key) for _, key in COLUMNS) + " |")
-    return "\n".join(lines)
+    return _table([title for title, _ in COLUMNS],
+                  ([_cell(point, key) for _, key in COLUMNS] for point in sweep))
 
 
 def cpu_table(sweep: Sequence[Mapping[str, Any]], top: int = 8) -> str:
@@ -72,13 +83,11 @@ def cpu_table(sweep: Sequence[Mapping[str, Any]], top: int = 8) -> str:
     names = [n for n, _ in sorted(totals.items(), key=lambda kv: -kv[1])][:top]
     if not names:
         return "(no CPU figures)"
-    lines = ["| servers | " + " | ".join(names) + " |",
-             "|---:|" + "|".join("---:" for _ in names) + "|"]
+    rows = []
     for point in sweep:
         cpu = point.get("cpu_ms_per_server") or {}
-        lines.append("| %s | %s |" % (point["vm_count"], " | ".join(_fmt(cpu.get(n))
-                                                                   for n in names)))
-    return "\n".join(lines)
+        rows.append([str(point["vm_count"]), *(_fmt(cpu.get(n)) for n in names)])
+    return _table(["servers", *names], rows)
 
 
 # --- the plot -----------------------------------------------------------------------------
@@ -258,16 +267,16 @@ def strategies_table(doc: Mapping[str, Any]) -> str:
     if entry is None or not entry.get("variants"):
         return ""
     options = {**(settings.get("variants") or {}), **settings["strategies"]}
-    lines = ["Strategies compared at %s servers, in the same run (their runs interleaved with "
-             "the variants' above; medians of %s):" % (count, entry.get("runs")), "",
-             "| variant | inspector options | " + " | ".join(t for t, _ in STRATEGY_COLUMNS)
-             + " |", "|---|---|" + "|".join("---:" for _ in STRATEGY_COLUMNS) + "|"]
+    rows = []
     for name, summary in entry["variants"].items():
         given = options.get(name) or {}
-        lines.append("| %s | %s | %s |" % (
-            name, ", ".join("%s=%s" % kv for kv in sorted(given.items())) or "(defaults)",
-            " | ".join(_cell(summary, key) for _, key in STRATEGY_COLUMNS)))
-    return "\n".join(lines)
+        rows.append([name, ", ".join("%s=%s" % kv for kv in sorted(given.items()))
+                     or "(defaults)", *(_cell(summary, key) for _, key in STRATEGY_COLUMNS)])
+    table = _table(["variant", "inspector options", *(t for t, _ in STRATEGY_COLUMNS)], rows,
+                   left=2)
+    return "\n".join(["Strategies compared at %s servers, in the same run (their runs "
+                      "interleaved with the variants' above; medians of %s):"
+                      % (count, entry.get("runs")), "", table])
 
 
 def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str:
@@ -379,7 +388,7 @@ TARGETS: tuple[Target, ...] = (
 
 def targets_table(doc: Mapping[str, Any]) -> str:
     """Each target of the issue with the measured value and whether it is met."""
-    rows = ["| target | limit | measured | met |", "|---|---|---|---|"]
+    rows = []
     for what, limit, op, read, show in TARGETS:
         value = read(doc)
         if value is None:
@@ -388,5 +397,5 @@ def targets_table(doc: Mapping[str, Any]) -> str:
             met = "yes" if value <= limit else "**no**"
         else:
             met = "yes" if value >= limit else "**no**"
-        rows.append("| %s | %s %s | %s | %s |" % (what, op, _fmt(limit), show(value), met))
-    return "\n".join(rows)
+        rows.append([what, "%s %s" % (op, _fmt(limit)), show(value), met])
+    return _table(["target", "limit", "measured", "met"], rows, left=4)

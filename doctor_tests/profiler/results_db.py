@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from doctor_tests.httpjson import CallFailed, JsonClient
 from doctor_tests.profiler.model import Profile
 from doctor_tests.profiler.report import to_json, write_json
 
@@ -37,7 +37,9 @@ REQUIRED = ("project_name", "case_name", "installer", "scenario", "pod_name", "b
             "version", "criteria", "start_date", "stop_date", "details")
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 UNKNOWN = "unknown"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# The results database may be behind the CI's proxy: honour http(s)_proxy and no_proxy,
+# but loopback is always direct.
+_CLIENT = JsonClient(direct=False)
 
 
 def format_date(when: float | datetime) -> str:
@@ -90,32 +92,21 @@ def write_record(record: Mapping[str, Any], results_dir: str | os.PathLike[str])
     return write_json(record, Path(results_dir) / RESULTS_JSON)
 
 
-def _post(url: str, data: bytes, timeout: float) -> int:
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    host = urllib.parse.urlsplit(url).hostname or ""
-    handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
-    opener = urllib.request.build_opener(*handlers)
-    with opener.open(request, timeout=timeout) as response:
-        response.read()
-        return int(response.status)
-
-
 def _upload_http(record: Mapping[str, Any], url: str, timeout: float) -> bool:
     data = json.dumps(record).encode("utf-8")
     for attempt in (1, 2):
         try:
-            status = _post(url, data, timeout)
-        except urllib.error.HTTPError as exc:
-            retry = exc.code >= 500
-            LOG.warning("results upload to %s: HTTP %s %s (attempt %d)", url, exc.code,
-                        exc.reason, attempt)
-        except (urllib.error.URLError, OSError) as exc:  # refused, unreachable, timeout
+            reply = _CLIENT.send("POST", url, data, timeout)
+        except CallFailed as exc:  # refused, unreachable, timeout
             retry = True
-            LOG.warning("results upload to %s failed (attempt %d): %s", url, attempt, exc)
+            LOG.warning("results upload to %s failed (attempt %d): %s", url, attempt, exc.reason)
         else:
-            LOG.info("results uploaded to %s (HTTP %d)", url, status)
-            return True
+            if reply.ok:
+                LOG.info("results uploaded to %s (HTTP %d)", url, reply.status)
+                return True
+            retry = reply.status >= 500
+            LOG.warning("results upload to %s: HTTP %s %s (attempt %d)", url, reply.status,
+                        reply.text(200), attempt)
         if not retry:
             break
     return False

@@ -8,14 +8,16 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from doctor_tests.httpjson import BackgroundHTTPServer, JsonRequestHandler
 from doctor_tests.monitor import DownEvent, Monitor, MonitorConfigError, UpEvent, icmp, report
 from doctor_tests.monitor.tracker import ProbeTracker
 from doctor_tests.timeutil import parse_iso8601
@@ -373,6 +375,37 @@ def test_put_events_gives_up_at_the_deadline() -> None:
         )
     assert info.value.attempts >= 2
     assert time.monotonic() - started < 2.0
+    assert info.value.url == f"http://127.0.0.1:{port}/events"
+    assert "Connection refused" in info.value.last_error and info.value.url in str(info.value)
+
+
+def test_put_events_goes_direct_whatever_the_proxy_says(
+    inspector: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as dead:  # a proxy nobody runs: the report must not try it
+        dead.bind(("127.0.0.1", 0))
+        proxy = "http://127.0.0.1:%d" % dead.getsockname()[1]
+        for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        assert report.put_events(url_of(inspector), [report.host_event("x", "down")]) == 200
+
+
+class _PortRecorder(JsonRequestHandler):
+    def route(self, method: str, path: str, query: Mapping[str, list[str]]) -> tuple[int, Any]:
+        self.read_json()
+        self.context.append(self.client_address[1])
+        return 200, {}
+
+
+def test_reports_from_one_thread_keep_their_connection_alive() -> None:
+    """The report is on the critical path: no new TCP connection per report."""
+    ports: list[int] = []
+    with BackgroundHTTPServer(_PortRecorder, ports) as server:
+        for _ in range(3):
+            assert report.put_events(server.url, [report.host_event("x", "down")]) == 200
+    assert len(ports) == 3 and len(set(ports)) == 1, ports
 
 
 # --- the monitor loop with a fake socket ---------------------------------------------------------

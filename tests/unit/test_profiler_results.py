@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -75,11 +77,13 @@ def test_write_record(tmp_path: Path) -> None:
 class _Collector(BaseHTTPRequestHandler):
     statuses: list[int] = []
     received: list[dict[str, Any]] = []
+    paths: list[str] = []
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         doc = json.loads(body)
         type(self).received.append(doc)
+        type(self).paths.append(self.path)
         status = type(self).statuses.pop(0) if type(self).statuses else 200
         missing = [key for key in REQUIRED if key not in doc]
         if missing or self.headers.get("Content-Type") != "application/json":
@@ -97,7 +101,7 @@ class _Collector(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def results_api() -> Iterator[tuple[str, type[_Collector]]]:
-    handler = type("Handler", (_Collector,), {"statuses": [], "received": []})
+    handler = type("Handler", (_Collector,), {"statuses": [], "received": [], "paths": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -146,6 +150,32 @@ def test_upload_connection_refused_returns_false() -> None:
     port = server.server_address[1]
     server.server_close()  # nothing listens there any more
     assert upload_record(record(), f"http://127.0.0.1:{port}/results", timeout=2) is False
+
+
+def test_upload_connection_refused_is_retried_once_and_warns_with_the_reason(
+        caplog: pytest.LogCaptureFixture) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    url = "http://127.0.0.1:%d/results" % server.server_address[1]
+    server.server_close()
+    with caplog.at_level(logging.WARNING, "doctor_tests.profiler.results_db"):
+        assert upload_record(record(), url, timeout=2) is False
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and all(url in w and "Connection refused" in w for w in warnings)
+
+
+def test_upload_honours_the_environments_proxy_but_not_for_loopback(
+        monkeypatch: pytest.MonkeyPatch, results_api: tuple[str, type[_Collector]]) -> None:
+    url, handler = results_api
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as dead:  # a proxy that nobody runs: loopback must not use it
+        dead.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:%d" % dead.getsockname()[1])
+        assert upload_record(record(), url, timeout=2) is True
+    # the collector as the proxy: a remote database is reached through it
+    monkeypatch.setenv("http_proxy", url.rsplit("/api", 1)[0])
+    assert upload_record(record(), "http://testapi.example/api/v1/results", timeout=2) is True
+    assert handler.paths == ["/api/v1/results", "http://testapi.example/api/v1/results"]
 
 
 def test_upload_file_appends_json_lines(tmp_path: Path) -> None:
