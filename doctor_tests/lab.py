@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import psutil
+
 from doctor_tests import playbook as playbook_runner
 from doctor_tests.paths import data_root
-
-import psutil
 
 LOG = logging.getLogger(__name__)
 
