@@ -1,6 +1,6 @@
 """The ``doctor`` command: the lab, clean-up and reports.
 
-    doctor lab up [--computes N]     provision or refresh the lab (idempotent)
+    doctor lab up [--computes N] [--force]  provision or refresh the lab (idempotent)
     doctor lab down [--purge]        stop it and remove what it started
     doctor lab status                every service and host with its state
     doctor lab logs SERVICE [-n N]   the end of a service's log
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = lab_p.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=_Parser)
     lab_sub.required = True
     up = lab_sub.add_parser("up", help="provision or refresh the lab (idempotent)")
+    up.add_argument("--force", action="store_true",
+                    help="run the playbook even when the lab is healthy and unchanged")
     up.add_argument("--computes", type=_computes, default=None,
                     help="number of compute hosts, 1 to %d (default: the inventory's, 2)"
                     % lab.MAX_COMPUTES)
@@ -203,7 +205,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
-        lab.up(args.computes)
+        lab.up(args.computes, force=args.force)
         return 0
     if args.lab_command == "down":
         lab.down(args.purge)

@@ -7,11 +7,13 @@ line per task) and reads the lab's state for ``doctor lab status``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,14 +79,64 @@ def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
     return recap
 
 
-def up(computes: int | None = None) -> dict[str, int]:
+#: What decides the lab's make-up: a change to any of these means the playbook must run.
+FINGERPRINT_PATHS = ("ansible.cfg", "playbooks/lab*.yml", "roles/lab_*", "inventory/local",
+                     "requirements", "plugins")
+
+
+def fingerprint(computes: int | None) -> str:
+    """A digest of everything lab.yml would act on: its playbooks, roles, inventory,
+    constraints and the options given (a different one means something to change)."""
+    digest = hashlib.sha256()
+    root = data_root()
+    digest.update(("computes=%s lab_dir=%s\n" % (computes, lab_dir())).encode())
+    for pattern in FINGERPRINT_PATHS:
+        files: list[Path] = []
+        for path in sorted(root.glob(pattern)):
+            files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if "__pycache__" in f.parts:
+                continue
+            digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _fingerprint_file() -> Path:
+    return lab_dir() / "state" / "lab-up.fingerprint"
+
+
+def up(computes: int | None = None, force: bool = False,
+       out: TextIO = sys.stdout) -> dict[str, int]:
+    """Provision or refresh the lab. When the last successful run had the same playbooks,
+    roles, inventory and options and every service and host is healthy now, there is
+    nothing to change: say so and skip the playbook (``force`` runs it anyway)."""
     extra: dict[str, object] = {}
     if computes is not None:
         extra["lab_compute_count"] = check_compute_count(computes)
-    return run_playbook("lab.yml", extra)
+    started = time.monotonic()
+    wanted = fingerprint(computes)
+    if not force:
+        try:
+            recorded = _fingerprint_file().read_text().strip()
+        except OSError:
+            recorded = ""
+        if recorded == wanted:
+            _, _, healthy = status_rows()
+            if healthy:
+                print("lab: up, healthy and unchanged since its last bring-up; nothing to do "
+                      "(%.1f s; --force runs the playbook anyway)" % (time.monotonic() - started),
+                      file=out, flush=True)
+                return {"ok": 0, "changed": 0, "failed": 0}
+            print("lab: not healthy; running the playbook", file=out, flush=True)
+    _fingerprint_file().unlink(missing_ok=True)
+    recap = run_playbook("lab.yml", extra, out=out)
+    _fingerprint_file().parent.mkdir(parents=True, exist_ok=True)
+    _fingerprint_file().write_text(wanted + "\n")
+    return recap
 
 
 def down(purge: bool = False) -> dict[str, int]:
+    _fingerprint_file().unlink(missing_ok=True)
     return run_playbook("lab_down.yml", {"lab_purge": purge})
 
 

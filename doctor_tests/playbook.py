@@ -262,7 +262,7 @@ def run_command(cmd: list[str], name: str, *, log: Path, env: Mapping[str, str],
         if progress is None or event.get("event") != "task_start":
             return
         task = str(event.get("task", ""))
-        if task.startswith("Validating arguments"):
+        if "Validating arguments against arg spec" in task:
             return
         count[0] += 1
         progress("[%6.1fs] %3d %s" % (time.monotonic() - started, count[0], task))

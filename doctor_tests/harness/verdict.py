@@ -99,6 +99,56 @@ class Verdict:
                 "\n".join("  " + c.line() for c in failed)))
 
 
+@dataclass
+class FaultFacts:
+    """What a host-fault run saw, gathered once (the fault-management scenario, the
+    Xtesting driver and the benchmark's single runs read the same facts)."""
+
+    host: str
+    servers_on_host: set[str]
+    alarmed_servers: set[str]
+    others_quiet: bool
+    others_evidence: str
+    duplicates: Mapping[str, Any]
+    inspector_record: Mapping[str, Any] | None
+    forced_down: bool
+    server_states: Mapping[str, str]
+    notification_ms: float | None
+    threshold_ms: float
+    missing_checkpoints: Mapping[str, str] = field(default_factory=dict)
+
+
+def fault_management_verdict(facts: FaultFacts, case: str = MAIN_CASE) -> Verdict:
+    """The checks of a host fault, each evaluated once."""
+    verdict = Verdict(case)
+    missing = facts.servers_on_host - facts.alarmed_servers
+    verdict.check("alarm for every server on the host", not missing,
+                  "no alarm for %d of %d servers on %s: %s"
+                  % (len(missing), len(facts.servers_on_host), facts.host, sorted(missing)))
+    verdict.check("no alarm for the server that did not fail", facts.others_quiet,
+                  evidence=facts.others_evidence)
+    verdict.check("every alarm delivered once", not facts.duplicates,
+                  "delivered more than once: %s" % dict(facts.duplicates))
+    record = facts.inspector_record
+    verdict.check("the inspector handled the fault", record is not None,
+                  "the inspector recorded no round for %s" % facts.host)
+    errors = (record or {}).get("errors")
+    verdict.check("no inspector action failed", not errors,
+                  "inspector actions failed: %s" % errors)
+    verdict.check("nova-compute forced down", facts.forced_down,
+                  "nova-compute on %s is not forced down" % facts.host)
+    states = dict(facts.server_states)
+    verdict.check("servers on the host ERROR", bool(states) and set(states.values()) == {"ERROR"},
+                  "servers on %s not all ERROR: %s" % (facts.host, states))
+    ms = facts.notification_ms
+    verdict.check("notification under the threshold", ms is not None and ms < facts.threshold_ms,
+                  "over the threshold" if ms is not None else
+                  "no notification time: missing %s" % dict(facts.missing_checkpoints),
+                  evidence="%s ms (limit %.0f ms)" % (
+                      "none" if ms is None else "%.0f" % ms, facts.threshold_ms))
+    return verdict
+
+
 def publish(verdict: Verdict, profile: Profile | Mapping[str, Any], settings: Settings,
             started: float, stopped: float,
             record_property: Callable[[str, object], None] | None = None,
@@ -110,7 +160,10 @@ def publish(verdict: Verdict, profile: Profile | Mapping[str, Any], settings: Se
                           {"DEPLOY_SCENARIO": settings.deploy_scenario or "",
                            "NODE_NAME": settings.node_name or "",
                            "BUILD_TAG": settings.build_tag or ""})
-    record["details"]["checks"] = verdict.to_json()["checks"]
+    details = record["details"]
+    if "verdict" in details:  # a profile's own PASS/FAIL judges the notification time alone
+        details["notification_verdict"] = details.pop("verdict")
+    details["checks"] = verdict.to_json()["checks"]
     if results_dir is None:  # the main case's record is results/results.json
         results_dir = (settings.results_dir if verdict.case == MAIN_CASE
                        else settings.results_dir / verdict.case)

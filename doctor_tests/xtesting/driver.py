@@ -68,7 +68,8 @@ class DoctorTestCase(_Base):
                             "results_dir": os.fspath(results_dir)}
             self.stop_time = time.time()
             return int(self.EX_RUN_ERROR)
-        self.result, self.details = result_from_run(results_dir, proc.returncode)
+        self.result, self.details = result_from_run(results_dir, proc.returncode,
+                                                    self.case_name)
         self.details["results_dir"] = os.fspath(results_dir)
         self.stop_time = time.time()
         return int(self.EX_OK)

@@ -1,8 +1,9 @@
 """Between Xtesting and the pytest scenarios: the command, its environment, the result.
 
 Xtesting's result is a percentage compared with the case's ``criteria`` (100): a run is
-100 when pytest passed and the profile's verdict (notification time under the limit)
-is PASS, else 0. ``details`` is ``profile.json`` (or the repeated-runs summary), plus the
+100 when pytest passed and the run's one verdict (``results.json``'s criteria, from the
+same checks the test asserts; the profile's verdict where no record was written) is
+PASS, else 0. ``details`` is ``profile.json`` (or the repeated-runs summary), plus the
 pytest exit status.
 
 Under Xtesting, Xtesting pushes the record (``run_tests -r``, ``TEST_DB_URL``): the
@@ -30,7 +31,9 @@ CASES = ("fault_management", "port_dp_down", "notification_alarm")
 XTESTING_ONLY_ENV = ("TEST_DB_URL",)
 #: What a scenario run writes into its results directory (removed before the next run, so
 #: that a run which fails early is never judged by an older run's profile).
-OUTPUTS = ("profile*.json", "profile*.svg", "profile*.png", "results.json", "junit.xml")
+RESULTS_JSON = "results.json"
+OUTPUTS = ("profile*.json", "profile*.svg", "profile*.png", RESULTS_JSON, "*/" + RESULTS_JSON,
+           "junit.xml")
 
 
 def pytest_command(results_dir: Path, extra: Sequence[str] = (),
@@ -70,15 +73,22 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {"error": f"{path.name} is not an object"}
 
 
-def result_from_run(results_dir: Path, returncode: int) -> tuple[int, dict[str, Any]]:
+def result_from_run(results_dir: Path, returncode: int,
+                    case_name: str = CASES[0]) -> tuple[int, dict[str, Any]]:
     """``(result percent, details)`` for Xtesting from a finished pytest run."""
     summary = _read(results_dir / SUMMARY_JSON)
     profile = _read(results_dir / PROFILE_JSON)
+    record = _read(results_dir / RESULTS_JSON) if case_name == CASES[0] else \
+        _read(results_dir / case_name / RESULTS_JSON)
     details: dict[str, Any] = dict(summary or profile or {})
     details["pytest_returncode"] = returncode
-    if summary is None and profile is None:
+    if summary is None and profile is None and record is None:
         details["note"] = f"no {PROFILE_JSON} in {results_dir} (profiler off or run failed)"
-    if summary is not None:
+    if summary is None and record is not None and record.get("criteria") in ("PASS", "FAIL"):
+        details["criteria"] = record["criteria"]
+        details["checks"] = (record.get("details") or {}).get("checks", [])
+        verdict_ok = record["criteria"] == "PASS"
+    elif summary is not None:
         verdicts = summary.get("verdicts") or {}
         verdict_ok = bool(summary.get("runs")) and verdicts.get("PASS") == summary.get("runs")
     elif profile is not None:

@@ -173,3 +173,18 @@ def test_driver_results_dir_argument_and_error_details(fake_xtesting: types.Modu
     assert case.res_dir == str(tmp_path / "out")
     assert case.result == 0 and "could not run the scenarios" in case.details["error"]
     assert case.start_time <= case.stop_time
+
+
+def test_the_record_of_the_one_verdict_decides_over_the_profile(tmp_path: Path) -> None:
+    """The profile says PASS (time under the limit) but the run's checks failed (a
+    duplicate alarm): Xtesting's result follows results.json, not the profile."""
+    (tmp_path / "profile.json").write_text(json.dumps({"verdict": "PASS"}))
+    (tmp_path / "results.json").write_text(json.dumps({"criteria": "FAIL", "details": {
+        "checks": [{"name": "every alarm delivered once", "passed": False}]}}))
+    result, details = result_from_run(tmp_path, 0)
+    assert result == 0 and details["criteria"] == "FAIL"
+    assert details["checks"][0]["name"] == "every alarm delivered once"
+    other = tmp_path / "port_dp_down"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps({"criteria": "PASS", "details": {}}))
+    assert result_from_run(tmp_path, 0, "port_dp_down")[0] == 100

@@ -1,0 +1,150 @@
+"""The harness's pure parts: one verdict, the undo that finishes, run owners."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from doctor_tests import resources
+from doctor_tests.cleanup import SIGNALS_TOLERATED, Cleanup, CleanupInterrupted
+from doctor_tests.config import Settings
+from doctor_tests.harness.verdict import FaultFacts, fault_management_verdict, publish
+
+
+def facts(**changes) -> FaultFacts:
+    base = dict(host="c0", servers_on_host={"s1", "s2"}, alarmed_servers={"s1", "s2"},
+                others_quiet=True, others_evidence="Nova: o1 ACTIVE", duplicates={},
+                inspector_record={"errors": []}, forced_down=True,
+                server_states={"s1": "ERROR", "s2": "ERROR"}, notification_ms=120.0,
+                threshold_ms=1000.0)
+    base.update(changes)
+    return FaultFacts(**base)
+
+
+def record_of(tmp_path: Path, f: FaultFacts) -> dict:
+    verdict = fault_management_verdict(f)
+    props: list[tuple[str, object]] = []
+    publish(verdict, {"verdict": "PASS", "notification_ms": f.notification_ms},
+            Settings(results_dir=tmp_path), 1.0, 2.0, lambda k, v: props.append((k, v)))
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert ("criteria", written["criteria"]) in props  # JUnit says what the record says
+    return written
+
+
+def test_a_clean_run_is_a_pass_record(tmp_path: Path) -> None:
+    record = record_of(tmp_path, facts())
+    assert record["criteria"] == "PASS"
+    assert all(c["passed"] for c in record["details"]["checks"])
+    fault_management_verdict(facts()).assert_passed()
+
+
+@pytest.mark.parametrize("change, failed", [
+    ({"duplicates": {"a1": ["x", "y"]}}, "every alarm delivered once"),
+    ({"inspector_record": {"errors": [{"action": "reset", "resource": "s1"}]}},
+     "no inspector action failed"),
+    ({"inspector_record": None}, "the inspector handled the fault"),
+    ({"alarmed_servers": {"s1"}}, "alarm for every server on the host"),
+    ({"others_quiet": False}, "no alarm for the server that did not fail"),
+    ({"forced_down": False}, "nova-compute forced down"),
+    ({"server_states": {"s1": "ERROR", "s2": "ACTIVE"}}, "servers on the host ERROR"),
+    ({"notification_ms": 1200.0}, "notification under the threshold"),
+    ({"notification_ms": None}, "notification under the threshold"),
+])
+def test_any_failed_check_makes_the_record_fail(tmp_path: Path, change: dict,
+                                                failed: str) -> None:
+    record = record_of(tmp_path, facts(**change))
+    assert record["criteria"] == "FAIL"
+    # the profile's own PASS (notification time) does not pass for the run's
+    assert record["details"]["notification_verdict"] == "PASS"
+    assert [c["name"] for c in record["details"]["checks"] if not c["passed"]] == [failed]
+    with pytest.raises(AssertionError, match=failed):
+        fault_management_verdict(facts(**change)).assert_passed()
+
+
+def test_a_verdict_with_no_check_does_not_pass() -> None:
+    from doctor_tests.harness.verdict import Verdict
+
+    assert not Verdict("x").passed
+    with pytest.raises(AssertionError, match="no check"):
+        Verdict("x").assert_passed()
+
+
+# --- the undo finishes once started --------------------------------------------------------
+
+def test_signals_during_the_undo_are_ignored_then_the_next_one_stops_it() -> None:
+    stack = Cleanup()
+    done: list[str] = []
+    for i in range(5):
+        stack.add("step %d" % i, done.append, "step %d" % i)
+    # signals arrive during the undo of steps 4, 3 (ignored) and 2 (stops it)
+    for i in (4, 3):
+        stack._stack[i] = ("step %d" % i, lambda i=i: (os.kill(os.getpid(), signal.SIGINT),
+                                                       done.append("step %d" % i)), (), {})
+    assert SIGNALS_TOLERATED == 2
+    stack._stack[2] = ("step 2", lambda: os.kill(os.getpid(), signal.SIGTERM), (), {})
+    with pytest.raises(CleanupInterrupted):
+        stack.run()
+    assert done == ["step 4", "step 3"]
+    assert stack.remaining() == ["step 2", "step 1", "step 0"]  # still to undo, in order
+    # the handlers are back: the default SIGINT handler raises KeyboardInterrupt again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_twice_during_the_undo_of_a_real_process_does_not_stop_it(tmp_path: Path) -> None:
+    """A child process undoes a stack while the test sends it SIGINT twice, like make and tox
+    forwarding the terminal's Ctrl-C: every undo runs."""
+    script = tmp_path / "undo.py"
+    ready = tmp_path / "ready"
+    script.write_text(textwrap.dedent("""
+        import sys, threading
+        from pathlib import Path
+        from doctor_tests.cleanup import Cleanup
+        stack = Cleanup()
+        gate = threading.Event()
+        stack.add("last", print, "undone last")
+        stack.add("slow", lambda: (Path(sys.argv[1]).write_text("x"), gate.wait(3)))
+        stack.run()
+        print("finished")
+    """))
+    proc = subprocess.Popen([sys.executable, str(script), str(ready)], stdout=subprocess.PIPE,
+                            text=True)
+    from doctor_tests.waiting import wait_until
+
+    wait_until(ready.exists, 30, "the child to start its undo", interval=0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "undone last" in out and "finished" in out, out
+
+
+# --- owners of runs ------------------------------------------------------------------------
+
+def test_a_run_owned_by_this_process_is_alive() -> None:
+    description = resources.owner_description()
+    assert resources.owner_alive(description) is True
+
+
+def test_a_run_whose_process_is_gone_is_dead() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = resources.owner_token(proc.pid)
+    proc.wait()
+    assert resources.owner_alive("x; runner=" + token) is False
+
+
+def test_a_reused_pid_is_not_the_same_run() -> None:
+    host, pid, started = resources.owner_token().rsplit(":", 2)
+    assert resources.owner_alive("runner=%s:%s:%d" % (host, pid, int(started) - 100)) is False
+
+
+def test_an_owner_that_cannot_be_told_is_none() -> None:
+    assert resources.owner_alive("Doctor test run (removed at the end)") is None
+    assert resources.owner_alive("runner=elsewhere:1:2") is None
+    assert resources.owner_alive("runner=%s:x:y" % socket.gethostname()) is None
