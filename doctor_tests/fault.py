@@ -5,6 +5,15 @@ takes the link down (T00, by the host's clock), takes it down, keeps it down
 for the fault's duration and brings it up again. The runner reads that time
 back over SSH once the host answers again. Host keys are always verified: an
 unknown or changed key is an error that names the host.
+
+Commands that need root go through ``sudo -n`` when the SSH user is not root (as on
+DevStack, whose user is ``stack``). Before anything changes, the same command is
+tried in a form that changes nothing (``ip link set dev <dev> up`` on a link that is
+up needs the same privilege as taking it down), so a user without the right fails at
+injection with the host, the command, its exit status and its stderr. After the
+fault, the host's record of the ``down`` command (its exit status, stderr and the
+link's state right after it) is read back, and a link that did not go down is an
+error that says so.
 """
 
 from __future__ import annotations
@@ -93,18 +102,53 @@ class HostShell:
         self._client.close()
 
 
-def _script(fault_id: str, address: str, duration_s: float) -> str:
-    """The host-side script: T00 to a file, link down, wait the fault out, link up."""
+class FaultFailed(SshError):
+    """The fault could not be made (or did not happen): names the host, the command, its
+    exit status and what it printed."""
+
+    def __init__(self, host: str, address: str, command: str, rc: int | str,
+                 stderr: str) -> None:
+        self.command, self.rc, self.stderr = command, rc, stderr
+        super().__init__(host, address, "the fault's command %r exited %s: %s"
+                         % (command, rc, stderr.strip()[:500] or "(no output)"))
+
+
+#: exit status of the host-side script when the privilege check failed
+PRIVILEGE_CHECK_FAILED = 5
+
+
+def root_prefix(user: str) -> str:
+    """What goes before a command that needs root: nothing for root, else ``sudo -n``
+    (non-interactive: a password prompt would hang the fault, so it fails at once)."""
+    return "" if user == "root" else "sudo -n "
+
+
+def _script(fault_id: str, address: str, duration_s: float, sudo: str = "") -> str:
+    """The host-side script: the privilege check (changes nothing), then in the
+    background T00 to a file, link down (its status, stderr and the link's state
+    recorded), wait the fault out, link up."""
     state = "/tmp/doctor-fault-%s" % fault_id
     return (
         "dev=$(ip -o -4 addr show"
         " | awk -v a=%(addr)s '{split($4, p, \"/\")} p[1] == a {print $2}');"
         " [ -n \"$dev\" ] || { echo 'no device carries %(addr)s' >&2; exit 3; };"
         " echo \"$dev\" > %(state)s.dev;"
-        " nohup setsid sh -c \"date +%%s.%%N > %(state)s.time; ip link set $dev down;"
-        " sleep %(dur)s; ip link set $dev up; date +%%s.%%N > %(state)s.up\""
+        " %(sudo)sip link set dev \"$dev\" up 2> %(state)s.check"
+        " || { cat %(state)s.check >&2; exit %(check)d; };"
+        " nohup setsid sh -c \"date +%%s.%%N > %(state)s.time;"
+        " %(sudo)sip link set dev $dev down 2> %(state)s.err; echo \\$? > %(state)s.rc;"
+        " ip -o link show dev $dev > %(state)s.link 2>&1;"
+        " sleep %(dur)s; %(sudo)sip link set dev $dev up; date +%%s.%%N > %(state)s.up\""
         " > /dev/null 2>&1 < /dev/null & echo $!"
-    ) % {"addr": shlex.quote(address), "state": state, "dur": "%.3f" % duration_s}
+    ) % {"addr": shlex.quote(address), "state": state, "dur": "%.3f" % duration_s,
+         "sudo": sudo, "check": PRIVILEGE_CHECK_FAILED}
+
+
+def link_flags(ip_link_line: str) -> list[str]:
+    """The flags of one ``ip -o link show`` line (``<BROADCAST,MULTICAST,UP,...>``)."""
+    if "<" not in ip_link_line:
+        return []
+    return ip_link_line.split("<", 1)[1].split(">", 1)[0].split(",")
 
 
 @dataclass
@@ -117,15 +161,31 @@ class LinkFault:
     fault_id: str = ""
     injected: bool = False
     host_pid: str = ""  # the host-side script (a session leader: kill -- -PID ends it early)
+    shell_factory: Callable[[SshTarget], HostShell] = HostShell
 
     def inject(self) -> None:
-        """Start the fault (returns at once; the link goes down a moment later)."""
+        """Start the fault (returns at once; the link goes down a moment later).
+
+        Raises :class:`FaultFailed` (nothing changed) when the SSH user may not take the
+        link down, naming the host, the command and what it said."""
         self.fault_id = uuid.uuid4().hex[:12]
-        shell = HostShell(self.target)
+        sudo = root_prefix(self.target.user)
+        shell = self.shell_factory(self.target)
         try:
-            pid = shell.check(_script(self.fault_id, self.target.address, self.duration_s)).strip()
+            rc, out, err = shell.run(_script(self.fault_id, self.target.address,
+                                             self.duration_s, sudo))
         finally:
             shell.close()
+        if rc == PRIVILEGE_CHECK_FAILED:
+            raise FaultFailed(self.target.host, self.target.address,
+                              "%sip link set dev <the device of %s> up (the privilege check; "
+                              "the fault runs '%sip link set dev ... down')"
+                              % (sudo, self.target.address, sudo), rc, err)
+        if rc != 0:
+            raise FaultFailed(self.target.host, self.target.address,
+                              "the fault script (find the device of %s, take it down)"
+                              % self.target.address, rc, err or out)
+        pid = out.strip()
         self.injected = True
         self.host_pid = pid
         LOG.info("fault %s: link of %s (%s) going down for %.1f s (host pid %s)",
@@ -141,7 +201,7 @@ class LinkFault:
         run); nothing to do when it never started or has ended."""
         if not self.host_pid.isdigit():
             return
-        shell = HostShell(self.target)
+        shell = self.shell_factory(self.target)
         try:
             rc, _, err = shell.run("kill -TERM -- -%s" % self.host_pid)
         finally:
@@ -161,13 +221,33 @@ class LinkFault:
                    % (self.target.host, self.target.address), interval=0.2)
 
     def fault_time(self, timeout: float = 60.0) -> float:
-        """T00: when the host took its link down, by the host's clock (read over SSH)."""
+        """T00: when the host took its link down, by the host's clock (read over SSH).
+
+        Raises :class:`FaultFailed` when the host's record says the link did not go down
+        (the ``down`` command failed, or the link still read UP right after it)."""
         self.wait_reachable(timeout)
-        shell = HostShell(self.target)
+        state = "/tmp/doctor-fault-%s" % self.fault_id
+        shell = self.shell_factory(self.target)
         try:
-            out = shell.check("cat /tmp/doctor-fault-%s.time" % self.fault_id)
-            shell.run("rm -f /tmp/doctor-fault-%s.time /tmp/doctor-fault-%s.dev"
-                      % (self.fault_id, self.fault_id))
+            # one "name=value" line per record (missing ones empty), newlines folded
+            out = shell.check("for f in time rc link err; do printf '%%s=' $f;"
+                              " tr '\\n' ' ' < %s.$f 2>/dev/null; echo; done" % state)
+            shell.run("rm -f %s.time %s.dev %s.rc %s.link %s.err %s.check %s.up"
+                      % ((state,) * 7))
         finally:
             shell.close()
-        return float(out.strip())
+        record = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        t00, rc = record.get("time", "").strip(), record.get("rc", "").strip()
+        link, err = record.get("link", "").strip(), record.get("err", "").strip()
+        command = "%sip link set dev <the device of %s> down" % (
+            root_prefix(self.target.user), self.target.address)
+        if rc != "0":
+            raise FaultFailed(self.target.host, self.target.address, command, rc or "?", err)
+        if "UP" in link_flags(link):
+            raise FaultFailed(self.target.host, self.target.address, command, rc,
+                              "the link still read UP right after it: %s" % link)
+        try:
+            return float(t00)
+        except ValueError:
+            raise FaultFailed(self.target.host, self.target.address, command, rc,
+                              "no T00 recorded (%r)" % t00) from None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 import psutil
+import yaml
 
 from doctor_tests import playbook as playbook_runner
 from doctor_tests.paths import data_root
@@ -46,6 +47,26 @@ class LabHost:
 
 def lab_dir() -> Path:
     return Path(os.environ.get("DOCTOR_LAB_DIR", str(DEFAULT_LAB_DIR)))
+
+
+def inventory_var(name: str, default: str) -> str:
+    """A plain value of the lab's inventory (``inventory/local/group_vars/all.yml``)."""
+    path = data_root() / "inventory" / "local" / "group_vars" / "all.yml"
+    try:
+        value = (yaml.safe_load(path.read_text()) or {}).get(name)
+    except (OSError, yaml.YAMLError):
+        value = None
+    return str(value) if value not in (None, "") else default
+
+
+def node_user() -> str:
+    """The compute hosts' SSH user: not root, with passwordless sudo (``lab_node_user``)."""
+    return inventory_var("lab_node_user", "stack")
+
+
+def unprivileged_user() -> str:
+    """An SSH user of the compute hosts without sudo rights (``lab_node_user_unprivileged``)."""
+    return inventory_var("lab_node_user_unprivileged", "doctor-nosudo")
 
 
 def check_compute_count(value: int) -> int:

@@ -59,10 +59,12 @@ class LabEnv:
         self.settings = settings
         self.dir = lab.lab_dir()
 
-    def ssh_target(self, host: str) -> SshTarget:
+    def ssh_target(self, host: str, user: str | None = None) -> SshTarget:
+        """``host`` reached as the lab's node user (not root; sudo for what needs root), or
+        as ``user``."""
         for h in lab.hosts():
             if h.name == host:
-                return SshTarget(host, h.address, "root",
+                return SshTarget(host, h.address, user or lab.node_user(),
                                  Path(self.settings.ssh_key or self.dir / "ssh" / "id_ed25519"),
                                  self.dir / "ssh" / "known_hosts")
         raise CloudFactsError("host %r is not one of the lab's hosts (%s)"

@@ -40,7 +40,7 @@ from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import LOCAL_CLOUD, Settings
 from doctor_tests.consumer import ConsumerServer
 from doctor_tests.consumer.alarm import Alarm
-from doctor_tests.fault import LinkFault
+from doctor_tests.fault import FaultFailed, LinkFault
 from doctor_tests.harness.env import LabEnv
 from doctor_tests.harness.run import FaultRun
 from doctor_tests.waiting import wait_until
@@ -457,3 +457,20 @@ def test_link_down_reports_compute_down(conn: connection.Connection, fault_host:
     record_property("link_down_to_service_down_s", round(down_s, 3))
     record_property("link_up_to_service_up_s", round(up_s, 3))
     LOG.info("link down -> service down %.1f s; link up -> service up %.1f s", down_s, up_s)
+
+
+def test_a_fault_without_sudo_rights_fails_at_injection(fault_host: str, cleanups: Cleanup,
+                                                        settings: Settings) -> None:
+    """As a node user without sudo rights, the fault fails before any change, naming the
+    host and the command; the link stays up."""
+    env = LabEnv(settings)
+    target = env.ssh_target(fault_host, user=lab.unprivileged_user())
+    fault = LinkFault(target, LINK_DOWN_S, lambda: env.restore_link(fault_host))
+    cleanups.add("link up on %s" % fault_host, fault.restore)
+    with pytest.raises(FaultFailed) as err:
+        fault.inject()
+    text = str(err.value)
+    LOG.info("as %s: %s", target.user, text)
+    assert fault_host in text and "sudo -n ip link set dev" in text, text
+    assert "password is required" in text or "not allowed" in text or "not in the sudoers" in text
+    assert _link_up(fault_host), "the link of %s went down" % fault_host
