@@ -12,7 +12,7 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax e2e bench xtesting clean
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax layouts e2e bench xtesting clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -56,7 +56,7 @@ e2e: venv
 	mkdir -p $(RESULTS)
 	TEST_CASE=all $(BIN)/pytest doctor_tests/scenarios -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
-test: lint unit syntax lab e2e
+test: lint unit syntax layouts lab e2e
 
 # The benchmark on the lab (issue 7): docs/benchmarks/latest.json, README.md, notification.svg
 bench: venv
@@ -68,3 +68,11 @@ xtesting: venv lab
 
 clean:
 	rm -rf $(VENV) .tox $(RESULTS)
+
+# Layout tests (issue 17): prepare/restore against what Kolla-Ansible (rendered from its
+# release package), DevStack and TripleO write; no cloud, no lab. Needs the Python index.
+layouts: venv
+	$(BIN)/pip install --quiet --disable-pip-version-check 'oslo.config' pytest-xdist
+	rm -rf $(RESULTS)/layouts-real
+	$(BIN)/pytest tests/ansible/real -q -p no:cacheprovider -n 8 --junitxml=$(RESULTS)/layouts.xml
+	$(BIN)/python tests/ansible/real/figures.py $(RESULTS)/layouts-real
