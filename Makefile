@@ -74,5 +74,6 @@ clean:
 layouts: venv
 	$(BIN)/pip install --quiet --disable-pip-version-check 'oslo.config' pytest-xdist
 	rm -rf $(RESULTS)/layouts-real
+	$(BIN)/python tests/ansible/real/builders.py
 	$(BIN)/pytest tests/ansible/real -q -p no:cacheprovider -n 8 --junitxml=$(RESULTS)/layouts.xml
 	$(BIN)/python tests/ansible/real/figures.py $(RESULTS)/layouts-real

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -34,16 +35,22 @@ CEILOMETER_VERSION = os.environ.get("DOCTOR_CEILOMETER_VERSION", "24.0.0")
 def wheel(name: str, version: str) -> Path:
     """The release wheel from the Python index, unpacked once under the cache."""
     dest = CACHE / ("%s-%s" % (name, version))
-    if not (dest / ".done").exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                        "--disable-pip-version-check", "-d", str(CACHE),
-                        "%s==%s" % (name, version)], check=True, timeout=300)
-        whl = next(CACHE.glob("%s-%s-*.whl" % (name.replace("-", "_"), version)))
-        with zipfile.ZipFile(whl) as z:
-            z.extractall(dest)
-        (dest / ".done").touch()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:  # pytest-xdist workers unpack it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dest / ".done").exists():
+            _unpack(name, version, dest)
     return dest
+
+
+def _unpack(name: str, version: str, dest: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    "--disable-pip-version-check", "-d", str(CACHE),
+                    "%s==%s" % (name, version)], check=True, timeout=300)
+    whl = next(CACHE.glob("%s-%s-*.whl" % (name.replace("-", "_"), version)))
+    with zipfile.ZipFile(whl) as z:
+        z.extractall(dest)
+    (dest / ".done").touch()
 
 
 def ceilometer_data(name: str) -> str:
@@ -224,3 +231,8 @@ def write(root: Path, files: dict[str, str], mode: int, owner: tuple[int, int]) 
         path.chmod(mode)
         if os.geteuid() == 0:
             os.chown(path, *owner)
+
+
+if __name__ == "__main__":  # fetch the release packages before the tests run in parallel
+    wheel("kolla-ansible", KOLLA_VERSION)
+    wheel("ceilometer", CEILOMETER_VERSION)
