@@ -12,7 +12,7 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax package e2e bench xtesting clean
+.PHONY: help venv lab lab-down lab-status run test lint unit syntax layouts package e2e bench xtesting clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -61,7 +61,7 @@ e2e: venv
 	mkdir -p $(RESULTS)
 	TEST_CASE=all $(BIN)/pytest --pyargs doctor_tests.scenarios tests/e2e -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
-test: lint unit syntax package lab e2e
+test: lint unit syntax layouts package lab e2e
 
 # The benchmark on the lab (issue 7): docs/benchmarks/latest.json, README.md, notification.svg
 bench: venv
@@ -73,3 +73,11 @@ xtesting: venv lab
 
 clean:
 	rm -rf $(VENV) .tox $(RESULTS)
+
+# Layout tests (issue 17): prepare/restore against what Kolla-Ansible (rendered from its
+# release package), DevStack and TripleO write; no cloud, no lab. Needs the Python index.
+layouts: venv
+	rm -rf $(RESULTS)/layouts-real
+	$(BIN)/python tests/ansible/real/builders.py
+	$(BIN)/pytest tests/ansible/real -q -p no:cacheprovider -n 8 --junitxml=$(RESULTS)/layouts.xml
+	$(BIN)/python tests/ansible/real/figures.py $(RESULTS)/layouts-real

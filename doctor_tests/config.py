@@ -32,7 +32,10 @@ REPO_ROOT = data_root()  # Doctor's data: the source checkout or the installed p
 DEFAULT_CONFIG_FILE = REPO_ROOT / "etc" / "doctor.yaml"
 CONFIG_FILE_ENV = "DOCTOR_CONFIG"
 
-INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "kolla")
+# ``fuel`` is the upstream CI's name for Fuel/MCP (the same plugin as ``mcp``).
+INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "fuel", "kolla")
+# OPNFV installers that are retired: named as such, not as unknown values.
+RETIRED_INSTALLERS = ("daisy", "compass", "joid")
 INSPECTOR_TYPES = ("sample",)
 PROFILER_TYPES = ("poc", "none")
 TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "all")
@@ -120,6 +123,14 @@ def _choice(*allowed: str) -> Converter:
         raise _Invalid("allowed: " + ", ".join(allowed))
 
     return convert
+
+
+def _installer(raw: object) -> str:
+    name = raw.strip() if isinstance(raw, str) else raw
+    if name in RETIRED_INSTALLERS:
+        raise _Invalid("%s is a retired OPNFV installer, no longer supported; allowed: %s"
+                       % (name, ", ".join(INSTALLER_TYPES)))
+    return _choice(*INSTALLER_TYPES)(raw)
 
 
 def _int(minimum: int, maximum: int | None = None) -> Converter:
@@ -238,7 +249,7 @@ _FLAG_NAMES = {
 _PORT = _int(0, 65535)
 
 SPECS: tuple[_Spec, ...] = (
-    _Spec("installer_type", "INSTALLER_TYPE", _choice(*INSTALLER_TYPES), "deployment tool"),
+    _Spec("installer_type", "INSTALLER_TYPE", _installer, "deployment tool"),
     _Spec("installer_ip", "INSTALLER_IP", _text, "address of the installer node"),
     _Spec("inspector_type", "INSPECTOR_TYPE", _choice(*INSPECTOR_TYPES), "inspector backend"),
     _Spec("vm_count", "VM_COUNT", _int(1), "servers per scenario"),

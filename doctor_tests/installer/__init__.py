@@ -32,7 +32,7 @@ from doctor_tests.installer.base import (
 from doctor_tests.installer.devstack import DevstackInstaller
 from doctor_tests.installer.kolla import KollaInstaller
 from doctor_tests.installer.local import LocalInstaller
-from doctor_tests.installer.mcp import McpInstaller
+from doctor_tests.installer.mcp import FuelInstaller, McpInstaller
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ INSTALLERS: dict[str, type[Installer]] = {
     cls.name: cls
     for cls in (LocalInstaller, DevstackInstaller, ApexInstaller, McpInstaller, KollaInstaller)
 }
+# The upstream CI calls Fuel/MCP "fuel": the MCP plugin with inventory/mcp.
+INSTALLERS["fuel"] = FuelInstaller
 
 
 class UnknownInstaller(InstallerError):

@@ -211,7 +211,8 @@ class Installer(abc.ABC):
                                  % (name, ", ".join(SERVICE_FILES)))
         host = self.service_host(name)
         files = self.var(host, "doctor_files", {}) or {}
-        config = tuple(str(files[key]) for key in SERVICE_FILES[name] if key in files)
+        config = tuple(str(path) for key in SERVICE_FILES[name] if key in files
+                       for path in _paths(files[key]))
         units = [str(u) for u in (self.var(host, "doctor_restart_units", {}) or {}).get(name, [])]
         command = str(self.var(host, "doctor_restart_command", "systemctl restart {unit}"))
         logs = [str(p) for p in self.var(host, "doctor_log_files", []) or [] if name in str(p)]
@@ -220,9 +221,10 @@ class Installer(abc.ABC):
                              tuple(command.replace("{unit}", u) for u in units))
 
     def files(self, service: str = "nova") -> dict[str, str]:
-        """The layout's logical file names and paths, on a node that runs ``service``."""
+        """The layout's logical file names and paths, on a node that runs ``service`` (the
+        first path where a logical file is several, as Kolla's ml2_conf.ini)."""
         layout = self.var(self.service_host(service), "doctor_files", {}) or {}
-        return {str(k): str(v) for k, v in layout.items()}
+        return {str(k): str(_paths(v)[0]) for k, v in layout.items() if _paths(v)}
 
     def service_host(self, name: str) -> str:
         """A host that runs service ``name`` (by the layout's doctor_service_groups)."""
@@ -311,4 +313,9 @@ class Installer(abc.ABC):
                                                "doctor_log_units": []}, limit=host)
         copies = {p: dest / host / Path(p).name for p in paths}
         return {p: local for p, local in copies.items() if local.is_file()}
+
+
+def _paths(value: Any) -> list[str]:
+    """A doctor_files value as a list of paths (it may be one path or several)."""
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 

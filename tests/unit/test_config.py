@@ -132,7 +132,7 @@ def test_error_names_env_flag_value_and_allowed() -> None:
     msg = str(info.value)
     assert msg.startswith(
         "INSTALLER_TYPE (--installer-type) = 'foo' is not valid; "
-        "allowed: local, devstack, apex, mcp, kolla"
+        "allowed: local, devstack, apex, mcp, fuel, kolla"
     )
     assert "environment" in msg
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from doctor_tests import config
-from doctor_tests.config import Settings
+from doctor_tests.config import ConfigError, Settings, load_settings
 from doctor_tests.installer import (
     INSTALLERS,
     SERVICES,
@@ -60,17 +60,28 @@ class FakeRunner:
 
 
 def test_registry_has_every_installer_type_the_settings_allow() -> None:
-    assert tuple(INSTALLERS) == config.INSTALLER_TYPES
+    assert sorted(INSTALLERS) == sorted(config.INSTALLER_TYPES)
     for name, cls in INSTALLERS.items():
         assert cls.name == name
         assert isinstance(make(name), cls)
 
 
+def test_fuel_is_mcp_and_retired_installers_are_named_so() -> None:
+    """Issue 17: INSTALLER_TYPE=fuel (upstream CI's name for MCP) is accepted; daisy is
+    refused as retired, with the supported values."""
+    assert issubclass(INSTALLERS["fuel"], INSTALLERS["mcp"])
+    assert make("fuel").inventories == make("mcp").inventories
+    assert load_settings(env={"INSTALLER_TYPE": "fuel"}).installer_type == "fuel"
+    with pytest.raises(ConfigError, match="daisy is a retired OPNFV installer.*allowed: local, "
+                                          "devstack, apex, mcp, fuel, kolla"):
+        load_settings(env={"INSTALLER_TYPE": "daisy"})
+
+
 def test_unknown_installer_lists_the_valid_names() -> None:
     with pytest.raises(UnknownInstaller) as err:
-        get_installer("fuel", Settings())
+        get_installer("daisy", Settings())
     message = str(err.value)
-    assert "'fuel'" in message and "INSTALLER_TYPE" in message
+    assert "'daisy'" in message and "INSTALLER_TYPE" in message
     for name in INSTALLERS:
         assert name in message
 
@@ -91,7 +102,7 @@ def test_apex_maps_the_fqdn_nova_uses() -> None:
     inst = make("apex")
     assert inst.address_of("overcloud-novacompute-1.localdomain") == "192.0.2.31"
     assert inst.address_of("overcloud-controller-0") == "192.0.2.20"
-    assert inst.node_user == "heat-admin"
+    assert inst.node_user == "tripleo-admin"
 
 
 def test_mcp_nodes_and_where_services_run() -> None:
@@ -350,7 +361,7 @@ def test_written_inventory_reads_back(tmp_path: Path) -> None:
     write_inventory("apex", nodes, tmp_path / "inv", REPO_ROOT)
     inst = make("apex", inventories=[tmp_path / "inv"])
     assert inst.address_of("overcloud-novacompute-0.localdomain") == "192.0.2.30"
-    assert inst.service("nova").restart_commands[0] == "docker restart nova_api"
+    assert inst.service("nova").restart_commands[0] == "systemctl restart tripleo_nova_api.service"
     doc = inventory_document(nodes)
     assert doc["all"]["children"]["computes"]["hosts"]["overcloud-novacompute-0"][
         "doctor_nova_host"] == "overcloud-novacompute-0.localdomain"
@@ -379,3 +390,20 @@ def test_ssh_targets_for_the_scenarios() -> None:
         "192.0.2.11", "stack", Path("~/.ssh/id_rsa").expanduser())
     with pytest.raises(InstallerError, match="through the undercloud 192.0.2.2"):
         make("apex").ssh_target("overcloud-novacompute-0.localdomain")
+
+
+def test_mcp_non_ha_puts_the_controller_in_telemetry() -> None:
+    """Issue 17: non-HA MCP runs Ceilometer and Aodh on ctl01; the roles come from the
+    pillar, not the name prefix, so the telemetry group is not empty."""
+    answer = {"ctl01.mcp.local": {"_param:single_address": "192.0.2.41",
+                                  "nova:controller:enabled": True,
+                                  "aodh:server:enabled": True,
+                                  "ceilometer:server:enabled": True,
+                                  "nova:compute:enabled": ""},
+              "cmp001.mcp.local": {"_param:single_address": "192.0.2.61",
+                                   "nova:compute:enabled": True}}
+    nodes = parse_pillar(json.dumps(answer))
+    assert [(n.name, n.groups) for n in nodes] == [
+        ("cmp001", ("computes",)), ("ctl01", ("controllers", "telemetry"))]
+    with pytest.raises(InstallerError, match="no minion runs Ceilometer or Aodh"):
+        parse_pillar(json.dumps({"cmp001": answer["cmp001.mcp.local"]}))

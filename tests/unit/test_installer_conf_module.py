@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,8 +165,8 @@ def test_pipeline_feeds_only_the_catch_all_sources_sinks() -> None:
 
 
 def test_pipeline_errors_name_the_problem() -> None:
-    with pytest.raises(dc.EditError, match="flow style"):
-        dc.edit_pipeline("sinks:\n  - name: s\n    publishers: [a://]\n", "b://", [])
+    with pytest.raises(dc.EditError, match="neither a list nor empty"):
+        dc.edit_pipeline("sinks:\n  - name: s\n    publishers: a://\n", "b://", [])
     with pytest.raises(dc.EditError, match="no 'sinks:'"):
         dc.edit_pipeline("sources: []\n", "b://", [])
     with pytest.raises(dc.EditError, match="none of the sinks other"):
@@ -272,7 +273,8 @@ def test_restore_removes_a_file_prepare_created(tmp_path: Path) -> None:
     manifest = json.loads(next(backup.glob("*.json")).read_text())
     assert manifest["existed"] is False and not list(backup.glob("*.orig"))
     changed, restored, _, errors = dc.restore_all(StubModule(), str(backup), False)
-    assert not policy.exists() and restored == [{"path": str(policy), "service": "neutron"}]
+    assert not policy.exists() and restored == [{"path": str(policy), "service": "neutron",
+                                                 "removed": True}]
     assert changed and errors == []
 
 
@@ -347,3 +349,14 @@ def test_pipeline_variants_of_the_installers(text: str) -> None:
     before = yaml.safe_load(text)["sinks"][0]
     assert sink["publishers"][:-1] == (before["publishers"] or [])
     assert dc.edit_pipeline(new, "notifier://?topic=alarm.all", []) == (new, [])
+
+
+@pytest.mark.parametrize("value", ["null", "~", "[]", "[gnocchi://]"])
+def test_pipeline_with_null_or_flow_publishers(value: str) -> None:
+    """Issue 17: Kolla's merge_yaml writes ``publishers: null`` without Gnocchi."""
+    text = "sinks:\n- name: event_sink\n  publishers: %s\nsources: []\n" % value
+    new, changes = dc.edit_pipeline(text, "notifier://?topic=alarm.all", [])
+    pubs = yaml.safe_load(new)["sinks"][0]["publishers"]
+    assert pubs[-1] == "notifier://?topic=alarm.all" and changes
+    assert pubs[:-1] == (["gnocchi://"] if "gnocchi" in value else [])
+    assert dc.edit_pipeline(new, "notifier://?topic=alarm.all", [])[0] == new

@@ -150,13 +150,14 @@ def test_other_installers_get_their_plugin(name: str) -> None:
 
 def test_unknown_installer_names_the_option_and_the_allowed_values() -> None:
     with pytest.raises(CloudFactsError) as err:
-        make_installer(Settings(installer_type="fuel"))
+        make_installer(Settings(installer_type="daisy"))
     assert "INSTALLER_TYPE" in str(err.value)
     for name in INSTALLERS:
         assert name in str(err.value)
     with pytest.raises(ConfigError) as cerr:
-        load_settings(env={**NO_FILE, "INSTALLER_TYPE": "fuel"})
+        load_settings(env={**NO_FILE, "INSTALLER_TYPE": "daisy"})
     assert "INSTALLER_TYPE" in str(cerr.value) and "allowed: local, devstack" in str(cerr.value)
+    assert "daisy is a retired OPNFV installer" in str(cerr.value)
 
 
 def test_doctor_inventory_setting(tmp_path: Path) -> None:

@@ -54,7 +54,9 @@ options:
   settings:
     description:
       - INI settings, each C(section), C(option), C(value), C(mode) and C(accept).
-      - C(mode=set) makes the effective value I(value) unless it is one of I(accept);
+      - C(mode=set) makes the effective value I(value) unless it is one of I(accept); an
+        accepted value under a deprecated name (C(deprecated), a list of C(section) and
+        C(option), read by oslo.config when the current name is unset) counts as set;
         C(mode=list) makes sure I(value) is an item of a comma-separated list;
         C(mode=multi) makes sure one of the option's lines (a multi-valued option) is I(value).
     type: list
@@ -79,6 +81,10 @@ options:
     description: Create I(path) if it is missing (restore removes it again).
     type: bool
     default: false
+  seed:
+    description: Content a created file starts from (the installer's stock file; default empty).
+    type: str
+    default: ""
   create_mode:
     description: Mode of a file this module creates.
     type: raw
@@ -99,7 +105,8 @@ edits:
   type: list
   returned: always
 restored:
-  description: With C(state=restored), the files put back, each with its C(path) and C(service).
+  description: With C(state=restored), the files put back, each with its C(path), C(service)
+    and C(removed) (true for a file Doctor had created).
   type: list
   returned: always
 """
@@ -157,6 +164,18 @@ def _insert_point(lines: list[str], start: int, end: int, option: str) -> int:
     return last
 
 
+def _deprecated_value(lines: list[str], deprecated: list[dict]) -> str | None:
+    """The effective value under the first deprecated (section, option) that is set."""
+    for dep in deprecated:
+        section = str(dep.get("section", "DEFAULT"))
+        option = str(dep["option"])
+        values = [m.group(2) for name, s, e in _sections(lines) if name == section
+                  for i in range(s, e) if (m := _OPTION.match(lines[i])) and m.group(1) == option]
+        if values:
+            return values[-1]
+    return None
+
+
 def edit_ini(text: str, settings: list[dict]) -> tuple[str, list[str]]:
     """Apply INI ``settings`` to ``text``; returns the new text and a line per change."""
     nl = _newline(text)
@@ -173,6 +192,12 @@ def edit_ini(text: str, settings: list[dict]) -> tuple[str, list[str]]:
         spans = [(s, e) for name, s, e in _sections(lines) if name == section]
         active = [i for s, e in spans for i in range(s, e)
                   if (m := _OPTION.match(lines[i])) and m.group(1) == option]
+        if not active and mode == "set":
+            # oslo.config reads a deprecated name (DevStack's ``[DEFAULT]
+            # notify_on_state_change``) when the current one is unset
+            old = _deprecated_value(lines, setting.get("deprecated") or [])
+            if old is not None and old in accept:
+                continue
         if active and mode == "multi":
             values = [_OPTION.match(lines[i]).group(2) for i in active]  # type: ignore[union-attr]
             if any(v in accept for v in values):
@@ -247,6 +272,22 @@ def _wanted_sinks(doc: object, sinks: list[str]) -> set[str] | None:
     return wanted or None
 
 
+_EMPTY = re.compile(r"^(null|Null|NULL|~|\[\s*\])\s*(#.*)?$")
+
+
+def _flow_items(value: str, line: int) -> list[str]:
+    """The items of a flow list of publishers (``[a, 'b']``)."""
+    text = value.split(" #", 1)[0].strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise EditError("line %d: 'publishers: %s' is neither a list nor empty" % (line + 1, value))
+    if yaml is not None:
+        items = _load_yaml(text)
+        if not isinstance(items, list):
+            raise EditError("line %d: 'publishers: %s' is not a list" % (line + 1, value))
+        return [str(x) for x in items]
+    return [_unquote(x) for x in text[1:-1].split(",") if x.strip()]
+
+
 def _publisher_blocks(lines: list[str]) -> list[tuple[str | None, int, list[tuple[int, str]]]]:
     """Each sink's (name, line of ``publishers:``, [(line, publisher), ...]) under ``sinks:``."""
     out: list[tuple[str | None, int, list[tuple[int, str]]]] = []
@@ -277,10 +318,18 @@ def _publisher_blocks(lines: list[str]) -> list[tuple[str | None, int, list[tupl
         if key == "name":
             name = _unquote(value)
         elif key == "publishers":
-            if value:
-                raise EditError("line %d: 'publishers: %s' in flow style is not supported; "
-                                "write it as a block list" % (i + 1, value))
             items: list[tuple[int, str]] = []
+            if value and not _EMPTY.match(value):
+                # a flow list (``publishers: [a, b]``): one line, rewritten as a block if
+                # Doctor adds to it
+                flow = _flow_items(value, i)
+                out.append((name, i, [(i, p) for p in flow]))
+                i += 1
+                continue
+            if value:  # ``publishers: null`` (Kolla's merge_yaml, no publisher), ``~``, ``[]``
+                out.append((name, i, []))
+                i += 1
+                continue
             j = i + 1
             while j < len(lines):
                 if _blank(lines[j]):
@@ -318,6 +367,16 @@ def edit_pipeline(text: str, publisher: str, sinks: list[str]) -> tuple[str, lis
                            ", ".join(str(b[0]) for b in blocks)))
     changes = []
     for name, key_line, items in sorted(chosen, key=lambda b: b[1], reverse=True):
+        m = _KEY.match(lines[key_line])
+        if m and m.group(4):  # ``publishers: null`` or a flow list: made a block list
+            indent = " " * (_indent(lines[key_line]) + len(m.group(2) or "") + 4)
+            head = lines[key_line][:m.start(4)].rstrip()
+            block = [head + nl] + ["%s- %s%s" % (indent, p, nl) for _, p in items]
+            block.append("%s- %s%s" % (indent, publisher, nl))
+            lines[key_line:key_line + 1] = block
+            changes.append("sink %s: publisher %s added (publishers: %s made a list)"
+                           % (name, publisher, m.group(4)))
+            continue
         if items:
             last = items[-1][0]
             indent = " " * _indent(lines[last])
@@ -590,7 +649,10 @@ def restore_all(module: AnsibleModule, backup_dir: str, check: bool
                 os.chmod(path, record["mode"])
                 os.chown(path, record["uid"], record["gid"])
             if differs:
-                restored.append({"path": path, "service": record.get("service", "")})
+                entry = {"path": path, "service": record.get("service", "")}
+                if original is None:
+                    entry["removed"] = True
+                restored.append(entry)
             if os.path.exists(orig_path):
                 os.unlink(orig_path)
             os.unlink(manifest)
@@ -636,6 +698,7 @@ def run_module() -> None:
             "definitions": {"type": "str"},
             "rules": {"type": "dict", "default": {}},
             "create": {"type": "bool", "default": False},
+            "seed": {"type": "str", "default": ""},
             "create_mode": {"type": "raw", "default": "0644"},
             "service": {"type": "str", "default": ""},
             "backup_dir": {"type": "path", "required": True},
@@ -665,12 +728,16 @@ def run_module() -> None:
         module.fail_json(msg="%s does not exist on this host (the %s configuration Doctor "
                              "edits); check doctor_files in the installer's inventory"
                          % (path, p["service"] or p["format"]))
-    text = (original or b"").decode("utf-8", "surrogateescape")
+    text = (original.decode("utf-8", "surrogateescape") if original is not None
+            else p["seed"])
     try:
         new_text, edits = EDITORS[p["format"]](text, p)
     except EditError as exc:
         module.fail_json(msg="%s: %s" % (path, exc))
     new = new_text.encode("utf-8", "surrogateescape")
+    if original is None:
+        edits.insert(0, "created (%s)" % ("from the installer's stock content" if p["seed"]
+                                         else "empty"))
     if new == original:
         module.exit_json(changed=False, edits=[], restored=[], path=path)
     if module.check_mode:
