@@ -72,8 +72,9 @@ class Settings:
     monitor_misses: int = 3
     inspector_bind: str = "127.0.0.1"
     inspector_port: int = 12345
-    consumer_bind: str = "127.0.0.1"
+    consumer_bind: str | None = None  # None: the runner's address toward Aodh's notifier
     consumer_port: int = 12346
+    consumer_advertise_url: str | None = None  # given to Aodh instead of the bind address
     inspector_concurrency: int = 16
     inspector_shortcut: bool = False
     test_db_url: str | None = None
@@ -90,8 +91,11 @@ class Settings:
 
     @property
     def consumer_url(self) -> str:
-        """The alarm action URL Aodh posts to."""
-        return f"http://{_url_host(self.consumer_bind)}:{self.consumer_port}/failure"
+        """The consumer's URL as a local client reaches it (Aodh is given the one
+        doctor_tests.harness.reach works out for its node)."""
+        return (self.consumer_advertise_url or
+                f"http://{_url_host(self.consumer_bind or '127.0.0.1')}:{self.consumer_port}"
+                "/failure")
 
 
 def _url_host(bind: str) -> str:
@@ -288,8 +292,11 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("monitor_misses", "DOCTOR_MONITOR_MISSES", _int(1), "consecutive misses => host down"),
     _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text, "inspector listen address"),
     _Spec("inspector_port", "DOCTOR_INSPECTOR_PORT", _PORT, "inspector listen port"),
-    _Spec("consumer_bind", "DOCTOR_CONSUMER_BIND", _text, "consumer listen address"),
+    _Spec("consumer_bind", "DOCTOR_CONSUMER_BIND", _text,
+          "consumer listen address (default: the runner's address toward Aodh's notifier)"),
     _Spec("consumer_port", "DOCTOR_CONSUMER_PORT", _PORT, "consumer listen port"),
+    _Spec("consumer_advertise_url", "DOCTOR_CONSUMER_URL", _text,
+          "the consumer URL given to Aodh, when its node reaches the runner another way"),
     _Spec(
         "inspector_concurrency",
         "DOCTOR_INSPECTOR_CONCURRENCY",

@@ -196,16 +196,11 @@ def cleanup(scenario_lock: None) -> Iterator[Any]:
 
 
 @pytest.fixture
-def consumer(worker_settings: Settings, cleanup: Any) -> Iterator[Any]:
-    from doctor_tests import preflight
-    from doctor_tests.consumer import ConsumerServer
+def consumer(worker_settings: Settings, env: Any, cleanup: Any) -> Iterator[Any]:
+    """The consumer, listening where Aodh's notifier reaches it (harness.reach), checked."""
+    from doctor_tests.harness.reach import start_consumer
 
-    server = ConsumerServer(bind=worker_settings.consumer_bind,
-                            port=worker_settings.consumer_port)
-    cleanup.add("consumer", server.stop)
-    server.start()
-    preflight.check_consumer(server.failure_url, server.consumer)
-    yield server
+    yield start_consumer(worker_settings, env, cleanup)
 
 
 @pytest.fixture

@@ -57,8 +57,8 @@ from doctor_tests.bench.options import (
 from doctor_tests.bench.results import RunFigures, document, sweep_entry, swept_count
 from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
 from doctor_tests.config import Settings, as_dict
-from doctor_tests.consumer import ConsumerServer
 from doctor_tests.harness.env import environment
+from doctor_tests.harness.reach import start_consumer
 from doctor_tests.harness.run import choose_hosts
 from doctor_tests.inspector import Inspector
 from doctor_tests.paths import source_root
@@ -215,10 +215,7 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     with locking.scenario_lock(), sigterm_as_interrupt():
         stack = Cleanup()
         try:
-            consumer = ConsumerServer(bind=settings.consumer_bind, port=settings.consumer_port)
-            stack.add("consumer", consumer.stop)
-            consumer.start()
-            preflight.check_consumer(consumer.failure_url, consumer.consumer)
+            consumer = start_consumer(settings, environment(settings), stack)
             host, other = choose_hosts(admin, settings.fault_host)
             LOG.info("bench: failing %s (servers %s), control server on %s; variants %s",
                      host, ",".join(map(str, config.counts)), other,

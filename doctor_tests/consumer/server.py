@@ -40,12 +40,15 @@ class ConsumerServer(BackgroundHTTPServer):
     """The consumer in a background thread: ``start()``, ``stop()``, ``url``."""
 
     def __init__(
-        self, consumer: Consumer | None = None, bind: str = "127.0.0.1", port: int = 12346
+        self, consumer: Consumer | None = None, bind: str = "127.0.0.1", port: int = 12346,
+        advertise_url: str | None = None,
     ) -> None:
         self.consumer = consumer or Consumer()
+        self.advertise_url = advertise_url
         super().__init__(ConsumerHandler, self.consumer, bind, port, "consumer")
 
     @property
     def failure_url(self) -> str:
-        """The URL to give Aodh as the alarm action."""
-        return f"{self.url}/failure"
+        """The URL to give Aodh as the alarm action (the advertised one, when the cloud
+        reaches the consumer by another address than the one it listens on)."""
+        return self.advertise_url or f"{self.url}/failure"

@@ -21,15 +21,17 @@ import yaml
 
 from doctor_tests import lab
 from doctor_tests.config import Settings
-from doctor_tests.fault import SshTarget
+from doctor_tests.fault import HostShell, SshError, SshTarget
 from doctor_tests.installer import Installer, InstallerError, get_installer
 from doctor_tests.paths import data_root
 from doctor_tests.playbook import PlaybookFailed
+from doctor_tests.profiler.sources.clock import ClockError, ClockOffset, measure_node_clock
 from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 8 * 1024 * 1024
+CLOCK_SAMPLES = 7
 AODH_DEFAULT_CACHE_TTL = 60  # Aodh's own default for event_alarm_cache_ttl
 ROLE_DEFAULTS = data_root() / "roles/doctor_config/defaults/main.yml"
 
@@ -50,6 +52,25 @@ class CloudEnv(Protocol):
     def bus_url(self) -> str | None: ...
 
     def log_lines(self, since_epoch: float) -> Iterable[str]: ...
+
+    def log_clock(self) -> tuple[str, ClockOffset | None]:
+        """(the node whose clock stamps the service logs and Aodh's history, its offset
+        against the runner; None when it cannot be measured)."""
+        ...
+
+    def notifier_address(self) -> str | None:
+        """The address of the node that runs Aodh's notifier (None: unknown)."""
+        ...
+
+
+def measure_clock(target: SshTarget, samples: int = CLOCK_SAMPLES) -> ClockOffset:
+    """``target``'s clock against the runner's, over one SSH connection (the tightest of
+    ``samples`` round trips)."""
+    shell = HostShell(target)
+    try:
+        return measure_node_clock(target.host, shell.check, samples)
+    finally:
+        shell.close()
 
 
 class LabEnv:
@@ -84,6 +105,15 @@ class LabEnv:
 
     def event_alarm_cache_ttl(self) -> int | None:
         return aodh_cache_ttl(self.dir / "etc" / "aodh" / "aodh.conf")
+
+    def notifier_address(self) -> str | None:
+        """The lab controller's address on the lab bridge (where aodh-notifier runs)."""
+        return lab.controller_address()
+
+    def log_clock(self) -> tuple[str, ClockOffset | None]:
+        """The lab's controller runs on the runner's machine, so its clock is the runner's
+        by construction (given, not measured: it has no SSH server of its own)."""
+        return "lab controller", ClockOffset(0.0, 0.0)
 
     def bus_url(self) -> str | None:
         try:
@@ -140,6 +170,24 @@ class InstallerEnv:
             raise CloudFactsError("%s; its link may still be down: bring it up on the host "
                                   "(ip link set <dev> up)" % exc) from exc
         LOG.info("%s answers again (it restored its own link)", host)
+
+    def notifier_address(self) -> str | None:
+        try:
+            return self.installer.node(self.installer.service_host("aodh")).address
+        except InstallerError as exc:
+            LOG.warning("no address for Aodh's node: %s", brief(exc))
+            return None
+
+    def log_clock(self) -> tuple[str, ClockOffset | None]:
+        """The clock of the node that runs Aodh (its logs and history), measured over SSH;
+        None (with a warning) when that node cannot be reached."""
+        node = self.installer.service_host("aodh")
+        try:
+            return node, measure_clock(self.installer.ssh_target(node))
+        except (InstallerError, SshError, ClockError) as exc:
+            LOG.warning("cannot measure the clock of %s (Aodh's node): %s; its timestamps are "
+                        "taken as the runner's", node, brief(exc))
+            return node, None
 
     def _aodh_conf(self) -> configparser.RawConfigParser | None:
         if self._aodh is None and not self._aodh_error:

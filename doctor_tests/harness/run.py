@@ -20,15 +20,15 @@ from doctor_tests import cloud, resources
 from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import Settings
 from doctor_tests.consumer import Consumer
-from doctor_tests.fault import LinkFault, SshTarget
-from doctor_tests.harness.env import CloudEnv
+from doctor_tests.fault import LinkFault, SshError, SshTarget
+from doctor_tests.harness.env import CloudEnv, measure_clock
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
 from doctor_tests.profiler import report
 from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
-from doctor_tests.profiler.sources.clock import ClockOffset
+from doctor_tests.profiler.sources.clock import ClockError, ClockOffset
 from doctor_tests.profiler.sources.recorder import BusRecorder
 from doctor_tests.waiting import WaitTimeout, wait_until
 
@@ -129,6 +129,8 @@ class FaultRun:
     down_event: DownEvent | None = None
     t00: float | None = None
     started: float = field(default_factory=time.time)
+    clocks: dict[str, ClockOffset] = field(default_factory=dict)  # node -> offset
+    log_node: str = ""
 
     # --- set-up -------------------------------------------------------------------------
     def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0,
@@ -188,8 +190,23 @@ class FaultRun:
                 LOG.warning("no bus recorder (%s); T05/T06 come from the logs", exc)
 
     # --- the fault ----------------------------------------------------------------------
+    def measure_clocks(self) -> None:
+        """Before the fault: the fault host's clock (T00 is its timestamp) and the log node's
+        (the service logs, Aodh's history) against the runner's, over SSH."""
+        target = self.env.ssh_target(self.host)
+        try:
+            self.clocks[self.host] = measure_clock(target)
+        except (SshError, ClockError) as exc:
+            LOG.warning("cannot measure the clock of %s: %s; T00 is taken as on the runner's "
+                        "clock", self.host, exc)
+        self.log_node, offset = self.env.log_clock()
+        if offset is not None:
+            self.clocks[self.log_node] = offset
+
     def inject(self) -> None:
         s = self.settings
+        if self.settings.profiler_type != "none" and not self.clocks:
+            self.measure_clocks()
         self.fault = LinkFault(self.env.ssh_target(self.host), s.fault_duration_s,
                                lambda: self.env.restore_link(self.host))
         # Undo first: the service un-forced and up again, the link up, the host's script
@@ -274,7 +291,8 @@ class FaultRun:
             consumer_alarms=[a.to_json() for a in self.consumer.alarms() if a.alarm_id in ids],
             log_lines=self.env.log_lines(t00),
             log_tz=time.localtime().tm_gmtoff,
-            log_clock=ClockOffset(0.0, 0.0),
+            clocks=dict(self.clocks), fault_node=self.host if self.host in self.clocks
+            else None, log_node=self.log_node if self.log_node in self.clocks else None,
             notifications=notifications,
             alarm_history=history,
             alarm_servers={a: self.alarms[a] for a in ids},

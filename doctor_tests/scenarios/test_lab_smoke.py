@@ -41,6 +41,7 @@ from doctor_tests.config import LOCAL_CLOUD, Settings
 from doctor_tests.consumer import ConsumerServer
 from doctor_tests.consumer.alarm import Alarm
 from doctor_tests.fault import FaultFailed, LinkFault
+from doctor_tests.harness import reach
 from doctor_tests.harness.env import LabEnv
 from doctor_tests.harness.run import FaultRun
 from doctor_tests.waiting import wait_until
@@ -263,8 +264,11 @@ def servers(conn: connection.Connection, prefix: str, compute_hosts: list[str],
 
 @pytest.fixture
 def receiver() -> Iterator[ConsumerServer]:
-    """The suite's consumer (the one HTTP receiver of Aodh's actions), on a free port."""
-    server = ConsumerServer(bind="127.0.0.1", port=0)
+    """The suite's consumer (the one HTTP receiver of Aodh's actions), on a free port of the
+    runner's address toward the lab controller (where aodh-notifier runs)."""
+    controller = lab.controller_address()
+    assert controller, "the lab has no controller address"
+    server = ConsumerServer(bind=reach.source_address(controller), port=0)
     server.start()
     yield server
     server.stop()

@@ -327,7 +327,7 @@ def lab_as_devstack() -> DevstackInstaller:
 def test_lab_as_devstack_reaches_the_lab_hosts_with_the_lab_key() -> None:
     inst = lab_as_devstack()
     target = inst.ssh_target("lab-compute-1")
-    assert (target.address, target.user) == ("10.213.0.11", "root")
+    assert (target.address, target.user) == ("10.213.0.11", "stack")
     assert target.key_file == Path("/var/lib/doctor-lab/ssh/id_ed25519")
     assert target.known_hosts == Path("/var/lib/doctor-lab/ssh/known_hosts")
     assert all(n.address.startswith("10.213.0.") for n in inst.controllers() + inst.computes())

@@ -1,0 +1,39 @@
+"""The consumer's URL for Aodh: the runner's address toward the notifier's node."""
+
+from __future__ import annotations
+
+import pytest
+
+from doctor_tests.harness.reach import ReachError, consumer_endpoint, source_address
+
+
+def test_the_source_address_toward_loopback_is_loopback() -> None:
+    assert source_address("127.0.0.1") == "127.0.0.1"
+
+
+def test_the_url_uses_the_address_the_notifier_reaches() -> None:
+    where = consumer_endpoint("127.0.0.1", 12346)
+    assert where.url == "http://127.0.0.1:12346/failure" and where.bind == "127.0.0.1"
+    assert "route" in where.why
+
+
+def test_an_explicit_url_is_given_as_is_and_binds_everywhere() -> None:
+    where = consumer_endpoint("127.0.0.1", 12346, None, "http://192.0.2.7:8080/failure")
+    assert where.url == "http://192.0.2.7:8080/failure" and where.bind == "0.0.0.0"
+    assert consumer_endpoint(None, 1, "10.0.0.5", "http://x:1/f").bind == "10.0.0.5"
+
+
+def test_a_bad_explicit_url_names_the_setting() -> None:
+    with pytest.raises(ReachError, match="DOCTOR_CONSUMER_URL"):
+        consumer_endpoint("127.0.0.1", 1, None, "ftp://x/failure")
+
+
+def test_an_unknown_notifier_needs_a_url_or_a_bind_address() -> None:
+    with pytest.raises(ReachError, match="DOCTOR_CONSUMER_URL"):
+        consumer_endpoint(None, 12346)
+    assert consumer_endpoint(None, 12346, "10.0.0.5").url == "http://10.0.0.5:12346/failure"
+
+
+def test_an_unresolvable_notifier_is_named() -> None:
+    with pytest.raises(ReachError, match="no-such-host.invalid"):
+        source_address("no-such-host.invalid")
