@@ -292,15 +292,40 @@ def test_inventory_precedence_and_the_doctor_group(tmp_path: Path) -> None:
     assert inv.hosts("doctor") == ["c1", "c2"]
 
 
-def test_render_refuses_expressions_and_names_the_variable() -> None:
+def test_render_is_ansibles_and_names_the_variable() -> None:
     assert render("{{ a.b }}-{{ c['d'] }}", {"a": {"b": 1}, "c": {"d": "x"}}) == "1-x"
     assert render("{{ a }}", {"a": [1, "{{ b }}"], "b": 2}) == [1, 2]
-    with pytest.raises(InventoryError, match="port: .*more than a variable reference"):
-        render("{{ a | int }}", {"a": "1"}, "port")
-    with pytest.raises(InventoryError, match="refers to nope, which is not set"):
+    assert render("{{ a | int + 1 }}", {"a": "1"}, "port") == 2  # Jinja, as the playbooks
+    with pytest.raises(InventoryError, match="^x: .*nope"):
         render("{{ nope }}", {}, "x")
-    with pytest.raises(InventoryError, match="too deep"):
-        render("{{ a }}", {"a": "{{ a }}"})
+    with pytest.raises(InventoryError, match="^loop: "):
+        render("{{ a }}", {"a": "{{ a }}"}, "loop")
+
+
+def test_an_ini_inventory_with_host_vars_and_group_vars_folders(tmp_path: Path) -> None:
+    """What Ansible reads, the Python side reads: INI hosts, group_vars/<group>/ folders,
+    host_vars/, and Ansible's precedence (a group's inline vars below group_vars/all)."""
+    (tmp_path / "hosts.ini").write_text(
+        "[controllers]\nctl01 ansible_host=192.0.2.1\n\n[computes]\n"
+        "cmp001 ansible_host=192.0.2.11\ncmp002\n\n[computes:vars]\nuser=inline\n"
+        "only_inline=yes\n")
+    (tmp_path / "group_vars" / "computes").mkdir(parents=True)
+    (tmp_path / "group_vars" / "all.yml").write_text("user: all\nbase: /srv\n")
+    (tmp_path / "group_vars" / "computes" / "ssh.yml").write_text(
+        "port: 2222\nconf: '{{ base }}/nova.conf'\n")
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "cmp002.yml").write_text("ansible_host: 192.0.2.12\n")
+    inv = Inventory([tmp_path])
+    assert inv.hosts("computes") == ["cmp001", "cmp002"]
+    assert "computes" in inv.groups_of("cmp002") and "doctor" in inv.groups_of("cmp002")
+    assert inv.value("cmp002", "ansible_host") == "192.0.2.12"  # host_vars/
+    assert inv.value("cmp001", "port") == 2222  # a group_vars/<group>/ folder
+    assert inv.value("cmp001", "conf") == "/srv/nova.conf"
+    assert inv.value("cmp001", "user") == "all"  # Ansible: group_vars/all over inline vars
+    assert inv.value("cmp001", "only_inline") == "yes"
+    assert inv.value("ctl01", "port", "none") == "none"
+    with pytest.raises(InventoryError, match="cmp009 is not in the inventory"):
+        inv.value("cmp009", "port")
 
 
 def test_missing_inventory_is_a_clear_error(tmp_path: Path) -> None:
