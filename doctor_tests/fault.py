@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -97,6 +98,16 @@ class HostShell:
             raise SshError(self.target.host, self.target.address,
                            "%r exited %d: %s" % (command, rc, (err or out).strip()[:300]))
         return out
+
+    def stream(self, command: str, timeout: float = 10.0) -> tuple[Any, Any]:
+        """Start ``command`` and keep its stdin and stdout open (a line-by-line dialogue
+        with one remote process, e.g. reading its clock without a process per sample)."""
+        try:
+            stdin, stdout, _ = self._client.exec_command(command, timeout=timeout)
+        except (TimeoutError, paramiko.SSHException, OSError) as exc:
+            raise SshError(self.target.host, self.target.address,
+                           "running %r: %s" % (command.split()[0], exc)) from exc
+        return stdin, stdout
 
     def close(self) -> None:
         self._client.close()
