@@ -75,6 +75,7 @@ class Settings:
     consumer_bind: str | None = None  # None: the runner's address toward Aodh's notifier
     consumer_port: int = 12346
     consumer_advertise_url: str | None = None  # given to Aodh instead of the bind address
+    consumer_tunnel: bool = False  # reach the consumer through a reverse SSH tunnel
     inspector_concurrency: int = 16
     inspector_shortcut: bool = False
     test_db_url: str | None = None
@@ -297,6 +298,9 @@ SPECS: tuple[_Spec, ...] = (
     _Spec("consumer_port", "DOCTOR_CONSUMER_PORT", _PORT, "consumer listen port"),
     _Spec("consumer_advertise_url", "DOCTOR_CONSUMER_URL", _text,
           "the consumer URL given to Aodh, when its node reaches the runner another way"),
+    _Spec("consumer_tunnel", "DOCTOR_CONSUMER_TUNNEL", _bool,
+          "give Aodh a port on its own node's loopback, forwarded to the consumer over SSH "
+          "(true/false), for controllers that cannot route back to the runner"),
     _Spec(
         "inspector_concurrency",
         "DOCTOR_INSPECTOR_CONCURRENCY",

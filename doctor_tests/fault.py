@@ -109,6 +109,14 @@ class HostShell:
                            "running %r: %s" % (command.split()[0], exc)) from exc
         return stdin, stdout
 
+    @property
+    def transport(self) -> paramiko.Transport:
+        """The connection's transport (port forwarding)."""
+        transport = self._client.get_transport()
+        if transport is None:
+            raise SshError(self.target.host, self.target.address, "the connection is closed")
+        return transport
+
     def close(self) -> None:
         self._client.close()
 

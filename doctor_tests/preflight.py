@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shlex
 import time
 from typing import Any
 
@@ -83,6 +85,44 @@ def check_consumer(action_url: str, received: Any, timeout: float = 5.0) -> None
     received.clear()
     LOG.info("preflight: consumer answers at %s (%.0f ms)", action_url,
              (time.monotonic() - started) * 1000)
+
+
+#: Run on the notifier's node over SSH: POST the synthetic alarm (stdin) to the URL
+#: (argv[1]) with the node's own Python, no proxy; prints the HTTP status or the error.
+_POST_FROM_NODE = (
+    "python3 -c 'import sys, urllib.request as u\n"
+    "r = u.Request(sys.argv[1], data=sys.stdin.buffer.read(), method=\"POST\", "
+    "headers={\"Content-Type\": \"application/json\"})\n"
+    "o = u.build_opener(u.ProxyHandler({}))\n"
+    "try:\n    print(o.open(r, timeout=5).status)\n"
+    "except Exception as e:\n    print(\"ERROR\", e); sys.exit(1)' %s")
+
+
+def check_consumer_from(node: str, shell: Any, action_url: str, received: Any) -> None:
+    """The same synthetic alarm, POSTed from ``node`` (Aodh's notifier's node) over the
+    open SSH ``shell``: proves that node reaches the URL Aodh is given. The error names the
+    URL, the node and what the node saw."""
+    body = json.dumps({"alarm_id": "preflight-from-node", "alarm_name": "doctor-preflight",
+                       "severity": "low", "previous": "ok", "current": "alarm",
+                       "reason": "preflight from %s" % node,
+                       "reason_data": {"type": "event", "event": {
+                           "event_type": "preflight", "traits": []}}})
+    started = time.monotonic()
+    stdin, stdout = shell.stream(_POST_FROM_NODE % shlex.quote(action_url))
+    stdin.write(body)
+    stdin.close()
+    said = stdout.read().decode("utf-8", "replace").strip() if hasattr(stdout, "read") else ""
+    if said != "200":
+        raise PreflightError("the consumer at %s is not reached from %s (where Aodh's notifier "
+                             "runs): %s; set DOCTOR_CONSUMER_URL to an address that node "
+                             "reaches, or DOCTOR_CONSUMER_TUNNEL=true"
+                             % (action_url, node, said or "no answer"))
+    if not any(a.alarm_id == "preflight-from-node" for a in received.alarms()):
+        raise PreflightError("the consumer at %s answered %s's POST but recorded nothing"
+                             % (action_url, node))
+    received.clear()
+    LOG.info("preflight: the consumer at %s answers a POST sent from %s, the node of Aodh's "
+             "notifier (%.0f ms)", action_url, node, (time.monotonic() - started) * 1000)
 
 
 LAB_MAX_CACHE_TTL_S = 10

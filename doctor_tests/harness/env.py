@@ -67,6 +67,11 @@ class CloudEnv(Protocol):
         """The address of the node that runs Aodh's notifier (None: unknown)."""
         ...
 
+    def notifier_target(self) -> SshTarget | None:
+        """SSH to the node that runs Aodh's notifier (None: it is the runner's machine, or
+        it cannot be reached by SSH)."""
+        ...
+
 
 #: One remote process answers each line with its clock: a sample's round trip is then one
 #: line each way on an open channel (about a millisecond), not a process start per sample,
@@ -144,6 +149,10 @@ class LabEnv:
         """The lab controller's address on the lab bridge (where aodh-notifier runs)."""
         return lab.controller_address()
 
+    def notifier_target(self) -> SshTarget | None:
+        """None: the lab's controller is the runner's machine (no SSH server of its own)."""
+        return None
+
     def log_clock(self) -> tuple[str, ClockOffset | None]:
         """The lab's controller runs on the runner's machine, so its clock is the runner's
         by construction (given, not measured: it has no SSH server of its own)."""
@@ -204,6 +213,15 @@ class InstallerEnv:
             raise CloudFactsError("%s; its link may still be down: bring it up on the host "
                                   "(ip link set <dev> up)" % exc) from exc
         LOG.info("%s answers again (it restored its own link)", host)
+
+    def notifier_target(self) -> SshTarget | None:
+        node = self.installer.service_host("aodh")
+        try:
+            return self.installer.ssh_target(node)
+        except InstallerError as exc:
+            LOG.warning("no SSH to %s (Aodh's node): the consumer's URL is checked from the "
+                        "runner only: %s", node, brief(exc))
+            return None
 
     def notifier_address(self) -> str | None:
         try:

@@ -13,9 +13,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import paramiko
+
+from doctor_tests.fault import HostShell, SshError, SshTarget
 
 LOG = logging.getLogger(__name__)
 
@@ -87,19 +92,110 @@ def _url(host: str, port: int, path: str) -> str:
     return "http://%s:%d%s" % (shown, port, path)
 
 
+class ReverseTunnel:
+    """A port on a node's loopback forwarded, over SSH, to a service of the runner's
+    (paramiko's remote forwarding, as ``ssh -R``): for a cloud whose controllers cannot
+    route back to the runner, Aodh is given ``http://127.0.0.1:<port>/failure`` on its own
+    node."""
+
+    def __init__(self, target: SshTarget, local_host: str, local_port: int) -> None:
+        self.target, self.local = target, (local_host, local_port)
+        self.shell: HostShell | None = None
+        self.remote_port = 0
+
+    def open(self) -> int:
+        """Open the tunnel; returns the node's loopback port."""
+        self.shell = HostShell(self.target)
+        try:
+            self.remote_port = int(self.shell.transport.request_port_forward(
+                "127.0.0.1", 0, handler=self._forward))
+        except paramiko.SSHException as exc:
+            self.close()
+            raise ReachError("%s (%s) refused the reverse tunnel to the consumer: %s (sshd's "
+                             "AllowTcpForwarding)" % (self.target.host, self.target.address,
+                                                      exc)) from exc
+        LOG.info("reverse tunnel: 127.0.0.1:%d on %s -> %s:%d", self.remote_port,
+                 self.target.host, *self.local)
+        return self.remote_port
+
+    def _forward(self, channel: Any, origin: Any, server: Any) -> None:
+        try:
+            sock = socket.create_connection(self.local, timeout=5)
+        except OSError as exc:
+            LOG.warning("reverse tunnel from %s: cannot reach %s:%d: %s", self.target.host,
+                        *self.local, exc)
+            channel.close()
+            return
+        for src, dst in ((channel, sock), (sock, channel)):
+            threading.Thread(target=_pump, args=(src, dst), daemon=True,
+                             name="tunnel-%s" % self.target.host).start()
+
+    def close(self) -> None:
+        if self.shell is not None:
+            try:
+                if self.remote_port:
+                    self.shell.transport.cancel_port_forward("127.0.0.1", self.remote_port)
+            except (SshError, paramiko.SSHException, EOFError):
+                pass
+            self.shell.close()
+            self.shell = None
+
+
+def _pump(src: Any, dst: Any) -> None:
+    """Copy ``src`` to ``dst`` until either side ends (one direction of a tunnelled call)."""
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (src, dst):
+            try:
+                end.close()
+            except OSError:
+                pass
+
+
 def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
-    """The consumer started where Aodh's notifier (``env.notifier_address()``) reaches it,
-    its stop registered first, answering a POST of its advertised URL."""
+    """The consumer started where Aodh's notifier reaches it (``env.notifier_address()``, an
+    explicit URL, or a reverse SSH tunnel from that node), its stop registered first; the
+    advertised URL is proved by a POST from the runner and, where the notifier's node is
+    another machine reached by SSH, by one sent from that node."""
     from doctor_tests import preflight
     from doctor_tests.consumer import ConsumerServer
 
-    where = consumer_endpoint(env.notifier_address(), settings.consumer_port,
-                              settings.consumer_bind, settings.consumer_advertise_url)
-    server = ConsumerServer(bind=where.bind, port=settings.consumer_port,
-                            advertise_url=where.url)
-    cleanup.add("consumer", server.stop)
-    server.start()
-    LOG.info("consumer on %s:%d; Aodh is given %s (%s)", where.bind, server.port, where.url,
-             where.why)
-    preflight.check_consumer(server.failure_url, server.consumer)
+    node = env.notifier_target()
+    if settings.consumer_tunnel:
+        if node is None:
+            raise ReachError("DOCTOR_CONSUMER_TUNNEL=true needs SSH to the node of Aodh's "
+                             "notifier, and this cloud's is this machine or unknown")
+        server = ConsumerServer(bind="127.0.0.1", port=settings.consumer_port)
+        cleanup.add("consumer", server.stop)
+        server.start()
+        tunnel = ReverseTunnel(node, "127.0.0.1", server.port)
+        cleanup.add("reverse tunnel from %s" % node.host, tunnel.close)
+        server.advertise_url = _url("127.0.0.1", tunnel.open(), "/failure")
+        why = "a reverse SSH tunnel from %s" % node.host
+    else:
+        where = consumer_endpoint(env.notifier_address(), settings.consumer_port,
+                                  settings.consumer_bind, settings.consumer_advertise_url)
+        server = ConsumerServer(bind=where.bind, port=settings.consumer_port,
+                                advertise_url=where.url)
+        cleanup.add("consumer", server.stop)
+        server.start()
+        why = where.why
+        preflight.check_consumer(server.failure_url, server.consumer)
+    LOG.info("consumer on port %d; Aodh is given %s (%s)", server.port, server.failure_url, why)
+    if node is not None:
+        shell = HostShell(node)
+        try:
+            preflight.check_consumer_from(node.host, shell, server.failure_url, server.consumer)
+        finally:
+            shell.close()
+    else:
+        LOG.info("preflight: Aodh's notifier runs on the runner's machine (%s): the POST from "
+                 "the runner above was sent from the notifier's node", env.notifier_address())
     return server

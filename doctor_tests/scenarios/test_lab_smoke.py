@@ -40,7 +40,7 @@ from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import LOCAL_CLOUD, Settings
 from doctor_tests.consumer import ConsumerServer
 from doctor_tests.consumer.alarm import Alarm
-from doctor_tests.fault import FaultFailed, LinkFault
+from doctor_tests.fault import FaultFailed, HostShell, LinkFault
 from doctor_tests.harness import reach
 from doctor_tests.harness.env import LabEnv
 from doctor_tests.harness.run import FaultRun
@@ -478,3 +478,29 @@ def test_a_fault_without_sudo_rights_fails_at_injection(fault_host: str, cleanup
     assert fault_host in text and "sudo -n ip link set dev" in text, text
     assert "password is required" in text or "not allowed" in text or "not in the sudoers" in text
     assert _link_up(fault_host), "the link of %s went down" % fault_host
+
+
+def test_a_reverse_tunnel_reaches_the_consumer_from_a_node(fault_host: str,
+                                                           settings: Settings) -> None:
+    """DOCTOR_CONSUMER_TUNNEL's mechanism on a real sshd: a port on a lab host's loopback,
+    forwarded to the consumer; the preflight POST sent from that host arrives. A URL the
+    host cannot reach fails naming the URL and the host."""
+    target = LabEnv(settings).ssh_target(fault_host)
+    server = ConsumerServer(bind="127.0.0.1", port=0)
+    server.start()
+    tunnel = reach.ReverseTunnel(target, "127.0.0.1", server.port)
+    shell = None
+    try:
+        port = tunnel.open()
+        shell = HostShell(target)
+        preflight.check_consumer_from(fault_host, shell, "http://127.0.0.1:%d/failure" % port,
+                                      server.consumer)
+        with pytest.raises(preflight.PreflightError, match=fault_host) as err:
+            preflight.check_consumer_from(fault_host, shell, "http://127.0.0.1:9/failure",
+                                          server.consumer)
+        assert "http://127.0.0.1:9/failure" in str(err.value)
+    finally:
+        if shell is not None:
+            shell.close()
+        tunnel.close()
+        server.stop()
