@@ -60,6 +60,11 @@ class Endpoint:
     bind: str
     url: str
     why: str
+    host: str = ""  # the address in a derived URL ("" for an explicit one)
+
+    def for_port(self, port: int) -> str:
+        """The URL once the listening port is known (a derived URL with port 0)."""
+        return _url(self.host, port, urlsplit(self.url).path) if self.host else self.url
 
 
 def consumer_endpoint(notifier: str | None, port: int, bind: str | None = None,
@@ -73,7 +78,7 @@ def consumer_endpoint(notifier: str | None, port: int, bind: str | None = None,
         return Endpoint(bind or "0.0.0.0", explicit_url, "DOCTOR_CONSUMER_URL")
     if not notifier:
         if bind:
-            return Endpoint(bind, _url(bind, port, path), "DOCTOR_CONSUMER_BIND")
+            return Endpoint(bind, _url(bind, port, path), "DOCTOR_CONSUMER_BIND", bind)
         raise ReachError("the node that runs Aodh's notifier is not known, so no address "
                          "of the runner can be chosen for it; set DOCTOR_CONSUMER_URL")
     address = source_address(notifier)
@@ -84,7 +89,7 @@ def consumer_endpoint(notifier: str | None, port: int, bind: str | None = None,
         LOG.warning("DOCTOR_CONSUMER_BIND=%s is not the runner's address toward %s (%s): "
                     "Aodh is given %s", bind, notifier, address, address)
     return Endpoint(bind or address, _url(address, port, path),
-                    "the runner's address on the route to %s" % notifier)
+                    "the runner's address on the route to %s" % notifier, address)
 
 
 def _url(host: str, port: int, path: str) -> str:
@@ -186,6 +191,7 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
                                 advertise_url=where.url)
         cleanup.add("consumer", server.stop)
         server.start()
+        server.advertise_url = where.for_port(server.port)
         why = where.why
         preflight.check_consumer(server.failure_url, server.consumer)
     LOG.info("consumer on port %d; Aodh is given %s (%s)", server.port, server.failure_url, why)

@@ -37,3 +37,40 @@ def test_an_unknown_notifier_needs_a_url_or_a_bind_address() -> None:
 def test_an_unresolvable_notifier_is_named() -> None:
     with pytest.raises(ReachError, match="no-such-host.invalid"):
         source_address("no-such-host.invalid")
+
+
+class FakeEnv:
+    def __init__(self, address: str | None, target=None) -> None:
+        self.address, self.target = address, target
+
+    def notifier_address(self) -> str | None:
+        return self.address
+
+    def notifier_target(self):
+        return self.target
+
+
+def test_the_consumer_listens_where_the_notifier_reaches_it_and_answers() -> None:
+    from doctor_tests.cleanup import Cleanup
+    from doctor_tests.config import Settings
+    from doctor_tests.harness.reach import start_consumer
+
+    stack = Cleanup()
+    try:
+        server = start_consumer(Settings(consumer_port=0), FakeEnv("127.0.0.1"), stack)
+        assert server.failure_url.startswith("http://127.0.0.1:")
+        assert server.consumer.alarms() == []  # the preflight's own alarm is forgotten
+    finally:
+        stack.run()
+
+
+def test_a_tunnel_needs_ssh_to_the_notifiers_node() -> None:
+    from doctor_tests.cleanup import Cleanup
+    from doctor_tests.config import Settings
+    from doctor_tests.harness.reach import start_consumer
+
+    stack = Cleanup()
+    with pytest.raises(ReachError, match="DOCTOR_CONSUMER_TUNNEL"):
+        start_consumer(Settings(consumer_port=0, consumer_tunnel=True), FakeEnv("10.0.0.1"),
+                       stack)
+    stack.run()
