@@ -127,6 +127,15 @@ def test_a_host_that_hangs_up_mid_handshake_is_named(tmp_path: Path) -> None:
         conn, _ = sock.accept()
         conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
         conn.recv(256)  # the client's banner, then hang up before the key exchange
+        # Hang up cleanly: closing with the client's key exchange unread in the buffer
+        # would send a reset ("Connection reset by peer"), not the end of the stream.
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(5)
+        try:
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
         conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
