@@ -25,12 +25,7 @@ from doctor_tests.fault import HostShell, SshError, SshTarget
 from doctor_tests.installer import Installer, InstallerError, get_installer
 from doctor_tests.paths import data_root
 from doctor_tests.playbook import PlaybookFailed
-from doctor_tests.profiler.sources.clock import (
-    ClockError,
-    ClockOffset,
-    measure_clock_offset,
-    measure_node_clock,
-)
+from doctor_tests.profiler.sources.clock import ClockError, ClockOffset, measure_node_clock
 from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
@@ -88,26 +83,18 @@ def measure_clock(target: SshTarget, samples: int = CLOCK_SAMPLES) -> ClockOffse
     try:
         stdin, stdout = shell.stream(CLOCK_ECHO)
 
-        def read() -> float:
+        def ask(_command: str) -> str:
             stdin.write("\n")
             stdin.flush()
-            line = stdout.readline()
-            try:
-                return float(line)
-            except ValueError:
-                raise ClockError("%s answered %r to the clock probe" % (target.host, line)) \
-                    from None
+            return str(stdout.readline())
 
         try:
-            offset = measure_clock_offset(read, samples)
+            return measure_node_clock(target.host, ask, samples)
         except ClockError as exc:
             LOG.info("%s; reading the clock with date instead", exc)
             return measure_node_clock(target.host, shell.check, samples)
         finally:
             stdin.close()
-        LOG.info("clock of %s: offset %+.3f ms +/- %.3f ms (best of %d round trips)",
-                 target.host, offset.offset_s * 1000, offset.uncertainty_ms, samples)
-        return ClockOffset(offset.offset_s, offset.uncertainty_s, samples=samples)
     finally:
         shell.close()
 
