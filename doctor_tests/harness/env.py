@@ -43,6 +43,9 @@ class CloudFactsError(RuntimeError):
 class CloudEnv(Protocol):
     """What the scenarios ask of a cloud besides its APIs."""
 
+    #: whether Aodh's notifier runs on the runner's own machine (the lab's controller)
+    notifier_on_runner: bool
+
     def ssh_target(self, host: str) -> SshTarget: ...
 
     def restore_link(self, host: str) -> None: ...
@@ -101,6 +104,8 @@ def measure_clock(target: SshTarget, samples: int = CLOCK_SAMPLES) -> ClockOffse
 
 class LabEnv:
     """Facts of the local lab."""
+
+    notifier_on_runner = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -166,6 +171,8 @@ class InstallerEnv:
     event-alarm cache and the message bus; the logs are fetched by collect_logs.yml when
     the profile asks for them. What cannot be had is logged with what it costs.
     """
+
+    notifier_on_runner = False
 
     def __init__(self, settings: Settings, installer: Installer) -> None:
         self.settings = settings

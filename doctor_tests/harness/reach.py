@@ -187,8 +187,7 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
     else:
         where = consumer_endpoint(env.notifier_address(), settings.consumer_port,
                                   settings.consumer_bind, settings.consumer_advertise_url)
-        server = ConsumerServer(bind=where.bind, port=settings.consumer_port,
-                                advertise_url=where.url)
+        server = ConsumerServer(bind=where.bind, port=settings.consumer_port)
         cleanup.add("consumer", server.stop)
         server.start()
         server.advertise_url = where.for_port(server.port)
@@ -201,7 +200,10 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
             preflight.check_consumer_from(node.host, shell, server.failure_url, server.consumer)
         finally:
             shell.close()
-    else:
+    elif env.notifier_on_runner:
         LOG.info("preflight: Aodh's notifier runs on the runner's machine (%s): the POST from "
                  "the runner above was sent from the notifier's node", env.notifier_address())
+    else:
+        LOG.warning("preflight: the consumer's URL was checked from the runner only (no SSH to "
+                    "the node of Aodh's notifier)")
     return server
