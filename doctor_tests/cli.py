@@ -160,7 +160,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     name = args.cloud or os.environ.get("OS_CLOUD") or (
         None if os.environ.get("OS_AUTH_URL") else "doctor-lab")
     if name == "doctor-lab" or (name is None and lab.lab_dir().exists()):
-        hosts = [h.name for h in lab.hosts() if h.namespace and not h.link_up]
+        hosts = [h.name for h in lab.all_hosts() if h.namespace and not h.link_up]
         for host in hosts:
             print("%slink of lab host %s up" % ("would bring " if args.dry_run else "brought ",
                                                  host))

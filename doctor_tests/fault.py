@@ -163,6 +163,17 @@ def _script(fault_id: str, address: str, duration_s: float, sudo: str = "") -> s
          "sudo": sudo, "check": PRIVILEGE_CHECK_FAILED}
 
 
+SCRIPT_GONE = 4  # end_command's status when the script's process group is already gone
+
+
+def end_command(pid: str) -> str:
+    """The command that ends the host-side script's process group (it is a session leader),
+    in POSIX sh: dash, the login shell of many node users, refuses ``kill -TERM -- -PID``;
+    status SCRIPT_GONE when there is nothing left to end."""
+    return "kill -s 0 -- -%(pid)s 2>/dev/null || exit %(gone)d; kill -s TERM -- -%(pid)s" % {
+        "pid": int(pid), "gone": SCRIPT_GONE}
+
+
 def link_flags(ip_link_line: str) -> list[str]:
     """The flags of one ``ip -o link show`` line (``<BROADCAST,MULTICAST,UP,...>``)."""
     if "<" not in ip_link_line:
@@ -222,11 +233,17 @@ class LinkFault:
             return
         shell = self.shell_factory(self.target)
         try:
-            rc, _, err = shell.run("kill -TERM -- -%s" % self.host_pid)
+            rc, _, err = shell.run(end_command(self.host_pid))
         finally:
             shell.close()
-        LOG.info("fault script %s on %s ended (kill: %s)", self.host_pid, self.target.host,
-                 "ok" if rc == 0 else err.strip()[:200] or rc)
+        if rc == 0:
+            LOG.info("fault script %s on %s ended", self.host_pid, self.target.host)
+        elif rc == SCRIPT_GONE:
+            LOG.info("fault script %s on %s had already ended", self.host_pid, self.target.host)
+        else:
+            LOG.warning("fault script %s on %s may still run (its link-up comes after %.0f s): "
+                        "'%s' exited %s: %s", self.host_pid, self.target.host, self.duration_s,
+                        end_command(self.host_pid), rc, err.strip()[:200])
 
     def wait_reachable(self, timeout: float) -> None:
         def answers() -> bool:

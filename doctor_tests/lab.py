@@ -43,6 +43,8 @@ class LabHost:
     address: str
     namespace: bool
     link_up: bool
+    #: "controller" (lab-controller-0: the OpenStack services) or "compute"
+    role: str = "compute"
 
 
 def lab_dir() -> Path:
@@ -60,12 +62,12 @@ def inventory_var(name: str, default: str) -> str:
 
 
 def node_user() -> str:
-    """The compute hosts' SSH user: not root, with passwordless sudo (``lab_node_user``)."""
+    """The lab hosts' SSH user: not root, with passwordless sudo (``lab_node_user``)."""
     return inventory_var("lab_node_user", "stack")
 
 
 def unprivileged_user() -> str:
-    """An SSH user of the compute hosts without sudo rights (``lab_node_user_unprivileged``)."""
+    """An SSH user of the lab hosts without sudo rights (``lab_node_user_unprivileged``)."""
     return inventory_var("lab_node_user_unprivileged", "doctor-nosudo")
 
 
@@ -184,20 +186,37 @@ def programs() -> list[dict[str, str]]:
     return rows
 
 
-def hosts() -> list[LabHost]:
+def all_hosts() -> list[LabHost]:
+    """Every namespace host of the lab: the controller first, then the compute hosts."""
     script = lab_dir() / "bin" / "lab-net.sh"
     if not script.exists():
         return []
     res = subprocess.run([str(script), "status"], capture_output=True, text=True, timeout=30)
     out = []
     for line in res.stdout.splitlines():
-        name, address, state = line.split()
-        out.append(LabHost(name, address, state != "absent", state == "up"))
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        name, address, state = fields[:3]
+        # a lab-net.sh written before the controller had a namespace has no role column
+        role = fields[3] if len(fields) > 3 else "compute"
+        out.append(LabHost(name, address, state != "absent", state == "up", role))
     return out
 
 
+def hosts() -> list[LabHost]:
+    """The lab's compute hosts."""
+    return [h for h in all_hosts() if h.role == "compute"]
+
+
+def controller() -> LabHost | None:
+    """The lab's controller host (None: the lab's network was never made)."""
+    return next((h for h in all_hosts() if h.role == "controller"), None)
+
+
 def links_up() -> None:
-    """Bring every lab host's link up (from the controller, through the namespaces)."""
+    """Bring every lab host's link up (from this machine, through the namespaces: the lab's
+    out-of-band console)."""
     script = lab_dir() / "bin" / "lab-net.sh"
     subprocess.run([str(script), "up"], check=True, capture_output=True, timeout=60)
 
@@ -217,9 +236,9 @@ def tcp_open(address: str, port: int, timeout_s: float = 1.0) -> bool:
 
 
 def controller_address() -> str | None:
-    for h in hosts():
-        return h.address.rsplit(".", 1)[0] + ".1"
-    return None
+    """The controller's address on the lab bridge (where every API listens)."""
+    host = controller()
+    return host.address if host else None
 
 
 def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
@@ -240,7 +259,7 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
         svc_rows.append(["api:%s" % name, "LISTENING" if ok else "CLOSED",
                          "%s:%d" % (addr or "?", port)])
     host_rows = []
-    for h in hosts():
+    for h in all_hosts():
         pinged = h.link_up and ping(h.address)
         ssh = h.link_up and tcp_open(h.address, 22)
         healthy &= h.namespace and h.link_up and pinged and ssh

@@ -1,17 +1,24 @@
 """Where the scenarios find what differs per cloud: hosts, SSH, logs, the bus.
 
-On the lab (INSTALLER_TYPE=local) every fact comes from the lab directory
-(:class:`LabEnv`); elsewhere from the installer plugin (doctor_tests.installer) and
-the files it fetches from the cloud's nodes (:class:`InstallerEnv`). Both offer the
-same five calls (:class:`CloudEnv`).
+Every cloud, the lab included, is described by an installer plugin
+(doctor_tests.installer) and its inventory, and reached the same way
+(:class:`InstallerEnv`): the nodes by SSH as the inventory's user (sudo for what needs
+root), Aodh's configuration and the service logs fetched from the nodes by the
+installer-neutral playbooks, clocks measured over SSH. :class:`LabEnv` adds only what
+the lab has beyond a user's cloud: repairing the links a killed run left down through
+the lab's out-of-band console.
 """
 
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import logging
 import os
+import shlex
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +41,8 @@ LOG_TAIL_BYTES = 8 * 1024 * 1024
 CLOCK_SAMPLES = 15
 AODH_DEFAULT_CACHE_TTL = 60  # Aodh's own default for event_alarm_cache_ttl
 ROLE_DEFAULTS = data_root() / "roles/doctor_config/defaults/main.yml"
+#: the services whose logs the profiler reads (Nova's API for T03/T04, Aodh for T07/T08)
+PROFILE_SERVICES = ("nova", "aodh")
 
 
 class CloudFactsError(RuntimeError):
@@ -102,67 +111,6 @@ def measure_clock(target: SshTarget, samples: int = CLOCK_SAMPLES) -> ClockOffse
         shell.close()
 
 
-class LabEnv:
-    """Facts of the local lab."""
-
-    notifier_on_runner = True
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.dir = lab.lab_dir()
-
-    def ssh_target(self, host: str, user: str | None = None) -> SshTarget:
-        """``host`` reached as the lab's node user (not root; sudo for what needs root), or
-        as ``user``."""
-        for h in lab.hosts():
-            if h.name == host:
-                return SshTarget(host, h.address, user or lab.node_user(),
-                                 Path(self.settings.ssh_key or self.dir / "ssh" / "id_ed25519"),
-                                 self.dir / "ssh" / "known_hosts")
-        raise CloudFactsError("host %r is not one of the lab's hosts (%s)"
-                                % (host, ", ".join(h.name for h in lab.hosts()) or "none"))
-
-    def restore_link(self, host: str) -> None:
-        """Bring every lab host's link up from the controller (netns), whatever its state."""
-        lab.links_up()
-        LOG.info("link of %s up again (from the controller)", host)
-
-    def restore_links(self) -> list[str]:
-        """Bring up the link of every lab host a killed run left down; says which."""
-        down = [h.name for h in lab.hosts() if h.namespace and not h.link_up]
-        if down:
-            lab.links_up()
-        return ["link of %s up again" % name for name in down]
-
-    def event_alarm_cache_ttl(self) -> int | None:
-        return aodh_cache_ttl(self.dir / "etc" / "aodh" / "aodh.conf")
-
-    def notifier_address(self) -> str | None:
-        """The lab controller's address on the lab bridge (where aodh-notifier runs)."""
-        return lab.controller_address()
-
-    def notifier_target(self) -> SshTarget | None:
-        """None: the lab's controller is the runner's machine (no SSH server of its own)."""
-        return None
-
-    def log_clock(self) -> tuple[str, ClockOffset | None]:
-        """The lab's controller runs on the runner's machine, so its clock is the runner's
-        by construction (given, not measured: it has no SSH server of its own)."""
-        return "lab controller", ClockOffset(0.0, 0.0)
-
-    def bus_url(self) -> str | None:
-        try:
-            password = (self.dir / "secrets" / "rabbit").read_text().split()[0]
-        except (OSError, IndexError):
-            return None
-        controller = lab.controller_address() or "127.0.0.1"
-        return "amqp://doctorlab:%s@%s:5672//" % (password, controller)
-
-    def log_lines(self, since_epoch: float) -> Iterable[str]:
-        """Lines of the services' logs the profiler reads (Nova's API, Aodh)."""
-        return tail_lines([self.dir / "log" / name for name in ("nova-controller.log", "aodh.log")])
-
-
 class InstallerEnv:
     """Facts of a cloud described by an installer plugin and its inventory.
 
@@ -181,17 +129,40 @@ class InstallerEnv:
         self._aodh: configparser.RawConfigParser | None = None
         self._aodh_error = ""
 
-    def ssh_target(self, host: str) -> SshTarget:
+    def ssh_target(self, host: str, user: str | None = None) -> SshTarget:
+        """How ``host`` (a Nova host name or an inventory name) is reached: as the
+        inventory's node user, or as ``user``."""
         try:
-            return self.installer.ssh_target(host)
+            target = self.installer.ssh_target(host)
         except (InstallerError, PlaybookFailed) as exc:
             raise CloudFactsError(str(exc)) from exc
+        return dataclasses.replace(target, user=user) if user else target
+
+    def console_link_up(self, host: str) -> bool:
+        """Run the inventory's ``doctor_console_link_up`` on the runner for ``host`` (an
+        out-of-band way to bring its link up, as a BMC); False when the layout has none."""
+        command = self.installer.layout_var("doctor_console_link_up")
+        if not command:
+            return False
+        argv = [a.replace("{host}", host) for a in shlex.split(str(command))]
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CloudFactsError("the console command for %s (doctor_console_link_up: %s) "
+                                  "failed: %s" % (host, command, exc)) from exc
+        if res.returncode != 0:
+            raise CloudFactsError("the console command for %s (doctor_console_link_up: %s) "
+                                  "exited %d: %s" % (host, command, res.returncode,
+                                                      (res.stderr or res.stdout).strip()))
+        return True
 
     def restore_link(self, host: str) -> None:
-        """The host brings its own link back after the fault's duration; wait for it to answer
-        on SSH again (nothing from here can reach a host whose link is down)."""
+        """Bring ``host``'s link back: through the layout's console command when it has one,
+        else the host brings its own back after the fault's duration; then wait for the host
+        to answer on SSH again (nothing from here can reach a host whose link is down)."""
         target = self.ssh_target(host)
-        timeout = self.settings.fault_duration_s + 60.0
+        by_console = self.console_link_up(host)
+        timeout = 30.0 if by_console else self.settings.fault_duration_s + 60.0
 
         def answers() -> bool:
             try:
@@ -206,7 +177,8 @@ class InstallerEnv:
         except WaitTimeout as exc:
             raise CloudFactsError("%s; its link may still be down: bring it up on the host "
                                   "(ip link set <dev> up)" % exc) from exc
-        LOG.info("%s answers again (it restored its own link)", host)
+        LOG.info("%s answers again (%s)", host, "its link brought up from the console"
+                 if by_console else "it restored its own link")
 
     def notifier_target(self) -> SshTarget | None:
         node = self.installer.service_host("aodh")
@@ -283,11 +255,12 @@ class InstallerEnv:
         return amqp
 
     def log_lines(self, since_epoch: float) -> Iterable[str]:
-        """The service logs fetched by collect_logs.yml (the profiler keeps the lines it
-        knows); none, with a warning, when the logs cannot be fetched."""
+        """The logs of the services the profiler reads (Nova, Aodh), fetched by
+        collect_logs.yml; none, with a warning, when the logs cannot be fetched."""
         dest = self.workdir / "logs"
+        shutil.rmtree(dest, ignore_errors=True)  # an earlier run's copies are not this run's
         try:
-            self.installer.collect_logs(dest)
+            self.installer.collect_logs(dest, services=PROFILE_SERVICES)
         except (InstallerError, PlaybookFailed) as exc:
             LOG.warning("cannot fetch the service logs for the profile: %s", brief(exc))
             return []
@@ -388,8 +361,25 @@ def make_installer(settings: Settings) -> Installer:
         raise CloudFactsError(str(exc)) from exc
 
 
+class LabEnv(InstallerEnv):
+    """The lab (INSTALLER_TYPE=local), reached as any cloud is (:class:`InstallerEnv` with
+    the ``local`` installer); besides, the links a killed run left down are repaired
+    through the lab's console."""
+
+    def __init__(self, settings: Settings, installer: Installer | None = None) -> None:
+        super().__init__(settings, installer or make_installer(settings))
+
+    def restore_links(self) -> list[str]:
+        """Bring up the link of every lab host a killed run left down; says which."""
+        down = [h.name for h in lab.all_hosts() if h.namespace and not h.link_up]
+        if down:
+            lab.links_up()
+        return ["link of %s up again" % name for name in down]
+
+
 def environment(settings: Settings, installer: Installer | None = None) -> CloudEnv:
-    """The lab's facts for INSTALLER_TYPE=local; the installer plugin's otherwise."""
+    """The lab's facts for INSTALLER_TYPE=local; the installer plugin's otherwise (the same
+    path: the lab is reached as a remote cloud)."""
     if settings.installer_type == "local":
-        return LabEnv(settings)
+        return LabEnv(settings, installer)
     return InstallerEnv(settings, installer or make_installer(settings))

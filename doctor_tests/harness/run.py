@@ -231,9 +231,12 @@ class FaultRun:
         return event
 
     def fault_time(self) -> float:
-        """T00 read back from the host once its link is up again."""
+        """T00 read back from the host once its link is up again: brought up through the
+        cloud's console where it has one (the run has seen what it needs of the fault by
+        now), else by the host itself after the fault's duration."""
         assert self.fault is not None
         if self.t00 is None:
+            self.fault.restore()
             self.t00 = self.fault.fault_time(self.settings.fault_duration_s + 60)
         return self.t00
 

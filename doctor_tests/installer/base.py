@@ -131,6 +131,10 @@ class Installer(abc.ABC):
         except InventoryError as exc:
             raise InstallerError("%s: %s" % (self.name, exc)) from exc
 
+    def layout_var(self, name: str, default: Any = None) -> Any:
+        """A rendered variable of the layout (the first controller's)."""
+        return self.var(self._layout_host(), name, default)
+
     def _layout_host(self) -> str:
         """A host whose variables describe the layout (the first controller)."""
         hosts = [h for h in self._hosts() if "controllers" in self.inventory.groups_of(h)]
@@ -293,10 +297,16 @@ class Installer(abc.ABC):
         """Put back byte for byte what prepare changed; safe to call again."""
         return self.run_playbook("restore.yml")
 
-    def collect_logs(self, dest: Path) -> PlaybookResult:
-        """Fetch the tails of the service logs into ``dest/<node>/``."""
-        return self.run_playbook("collect_logs.yml",
-                                 {"doctor_logs_dest": str(Path(dest).resolve())})
+    def collect_logs(self, dest: Path, services: Sequence[str] | None = None) -> PlaybookResult:
+        """Fetch the tails of the service logs into ``dest/<node>/``: all the layout names, or
+        only those of ``services`` (their files and journal units)."""
+        variables: dict[str, Any] = {"doctor_logs_dest": str(Path(dest).resolve())}
+        if services is not None:
+            logs = [log for name in services for log in self.service(name).log_files]
+            variables["doctor_log_files"] = [f for f in logs if not f.startswith("journal:")]
+            variables["doctor_log_units"] = [f[len("journal:"):] for f in logs
+                                             if f.startswith("journal:")]
+        return self.run_playbook("collect_logs.yml", variables)
 
     def fetch_config(self, service: str, dest: Path) -> dict[str, Path]:
         """Copy service ``service``'s configuration files from the node that runs it into

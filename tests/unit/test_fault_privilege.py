@@ -67,11 +67,12 @@ def host(tmp_path: Path):
         (bin_dir / name).chmod(0o755)
     env = {"PATH": "%s:%s" % (bin_dir, os.environ["PATH"]), "FAKE_DIR": str(tmp_path)}
 
-    def make(user: str = "stack", **flags: str) -> LinkFault:
+    def make(user: str = "stack", duration_s: float = 0.2, **flags: str) -> LinkFault:
         env.update(flags)
         target = SshTarget("compute-7", "10.213.0.77", user, tmp_path / "key",
                            tmp_path / "known_hosts")
-        fault = LinkFault(target, 0.2, lambda: None, shell_factory=lambda t: LocalShell(env))
+        fault = LinkFault(target, duration_s, lambda: None,
+                          shell_factory=lambda t: LocalShell(env))
         fault.wait_reachable = lambda timeout: None  # type: ignore[method-assign]
         return fault
 
@@ -125,3 +126,28 @@ def test_a_link_that_did_not_go_down_is_an_error_after_the_fault(host, tmp_path:
     with pytest.raises(FaultFailed, match="still read UP") as err:
         fault.fault_time(5)
     assert "compute-7" in str(err.value) and "sudo -n ip link set dev" in str(err.value)
+
+
+def _group_alive(pid: str) -> bool:
+    try:
+        os.killpg(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_script_is_ended_early_by_a_posix_shell(host, tmp_path: Path, caplog) -> None:
+    """end_script's kill runs in the node user's login shell, often dash (``sh`` here):
+    the script's whole process group ends before its own link-up."""
+    fault = host("stack", duration_s=60.0)
+    fault.inject()
+    wait_until(lambda: calls(tmp_path) == ["up", "down"], 10, "the link down", interval=0.05)
+    caplog.set_level("INFO", logger="doctor_tests.fault")
+    fault.end_script()
+    wait_until(lambda: not _group_alive(fault.host_pid), 5, "the script's group gone",
+               interval=0.05)
+    assert "ended" in caplog.text and "may still run" not in caplog.text
+    assert calls(tmp_path) == ["up", "down"]  # its own link-up never came
+    caplog.clear()
+    fault.end_script()  # nothing left: said so, not a failure
+    assert "had already ended" in caplog.text

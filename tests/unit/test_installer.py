@@ -119,7 +119,12 @@ def test_local_nodes_come_from_the_lab() -> None:
     assert [(n.name, n.address) for n in inst.computes()] == [
         ("lab-compute-0", "10.213.0.10"), ("lab-compute-1", "10.213.0.11")]
     assert inst.address_of("lab-compute-1") == "10.213.0.11"
-    assert inst.address_of("lab-controller") == "10.213.0.1"
+    # the controller is a namespace host of its own, reached by SSH as the node user
+    assert inst.address_of("lab-controller") == "10.213.0.2"
+    assert inst.address_of("lab-controller-0") == "10.213.0.2"
+    assert inst.service_host("aodh") == "lab-controller-0"
+    assert inst.node_user == "stack"
+    assert inst.var("lab-controller-0", "ansible_become") is True
     assert inst.ssh_key == Path("/var/lib/doctor-lab/ssh/id_ed25519")
     assert inst.known_hosts == Path("/var/lib/doctor-lab/ssh/known_hosts")
 
@@ -265,6 +270,18 @@ def test_failed_playbook_without_events_gives_the_last_lines(tmp_path: Path) -> 
     assert err.value.tail == lines[-30:] and err.value.failures == []
 
 
+def test_collect_logs_of_some_services_names_their_files_and_units(tmp_path: Path) -> None:
+    runner = FakeRunner(0, [STATS_OK])
+    inst = make("local", settings=Settings(installer_type="local", results_dir=tmp_path),
+                runner=runner)
+    inst.collect_logs(tmp_path / "logs", services=("nova", "aodh"))
+    extra = json.loads(runner.calls[0]["cmd"][runner.calls[0]["cmd"].index("-e") + 1])
+    assert extra["doctor_log_files"] == [
+        "/var/lib/doctor-lab/log/nova-controller.log",
+        "/var/lib/doctor-lab/log/nova-lab-compute-*.log", "/var/lib/doctor-lab/log/aodh.log"]
+    assert extra["doctor_log_units"] == []
+
+
 def test_collect_logs_gives_an_absolute_destination(tmp_path: Path) -> None:
     runner = FakeRunner(0, [STATS_OK])
     inst = make("mcp", settings=Settings(installer_type="mcp", results_dir=tmp_path),
@@ -400,15 +417,20 @@ def test_ssh_command_checks_host_keys() -> None:
     assert "StrictHostKeyChecking=yes" in cmd and "UserKnownHostsFile=/kh" in cmd
 
 
-def test_local_controllers_without_lab_hosts_fall_back_to_loopback() -> None:
+def test_local_controller_comes_from_the_inventory_not_the_loopback() -> None:
+    """Without lab hosts (the lab not up), the controller is still the namespace host on the
+    bridge: nothing of the suite's falls back to 127.0.0.1."""
     inst = make("local", lab_hosts=lambda: [])
     assert isinstance(inst, LocalInstaller)
-    assert inst.controllers()[0].address == "127.0.0.1"
+    assert [(n.name, n.address) for n in inst.controllers()] == [
+        ("lab-controller-0", "10.213.0.2")]
 
 
 def test_ssh_targets_for_the_scenarios() -> None:
     target = make("local").ssh_target("lab-compute-1")
-    assert (target.address, target.user) == ("10.213.0.11", "root")
+    assert (target.address, target.user) == ("10.213.0.11", "stack")
+    target = make("local").ssh_target("lab-controller")
+    assert (target.host, target.address, target.user) == ("lab-controller", "10.213.0.2", "stack")
     assert target.known_hosts == Path("/var/lib/doctor-lab/ssh/known_hosts")
     target = make("devstack").ssh_target("devstack-compute-1")
     assert (target.address, target.user, target.key_file) == (

@@ -198,7 +198,8 @@ class FetchingInstaller(DevstackInstaller):
         path.write_text(self.aodh_conf)
         return {"/etc/aodh/aodh.conf": path}
 
-    def collect_logs(self, dest: Path) -> PlaybookResult:
+    def collect_logs(self, dest: Path, services=None) -> PlaybookResult:
+        self.services = services
         (Path(dest) / "c").mkdir(parents=True, exist_ok=True)
         (Path(dest) / "c" / "aodh.log").write_text("a\nb\n")
         (Path(dest) / "c" / "devstack@n-api.service.journal.log").write_text("j\n")
@@ -235,9 +236,13 @@ def test_unreadable_aodh_conf_falls_back_loudly(tmp_path: Path,
 def test_log_lines_from_collect_logs_skip_journal_exports(tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     env = InstallerEnv(Settings(results_dir=tmp_path), FetchingInstaller(tmp_path, ""))
+    stale = tmp_path / "installer" / "devstack" / "logs" / "c" / "old-run.log"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an earlier run's line\n")
     with caplog.at_level(logging.WARNING):
-        assert list(env.log_lines(0.0)) == ["a", "b"]
+        assert list(env.log_lines(0.0)) == ["a", "b"]  # the earlier run's copy is gone
     assert "journal" in caplog.text
+    assert env.installer.services == ("nova", "aodh")  # only the logs the profiler reads
 
 
 def test_kombu_urls() -> None:
@@ -301,17 +306,14 @@ def make_local(tmp_path: Path, runner: FakeRunner) -> LocalInstaller:
     return inst
 
 
-def test_local_restore_without_backups_starts_no_ansible(tmp_path: Path) -> None:
+def test_local_restore_runs_the_playbook_on_the_controller(tmp_path: Path) -> None:
+    """The lab's backups are on its controller node, which the runner reaches by SSH only:
+    restore.yml runs there, as on any cloud (no look into the runner's own disk)."""
     runner = FakeRunner()
     inst = make_local(tmp_path, runner)
-    assert inst.backup_dir() == tmp_path / "state" / "doctor-backup"
-    assert inst.restore().changed == 0 and runner.calls == []
-    inst.backup_dir().mkdir(parents=True)
     inst.restore()
-    assert runner.calls == []  # an empty directory holds nothing to put back
-    (inst.backup_dir() / "x.json").write_text("{}")
-    inst.restore()
-    assert runner.calls and runner.calls[0][-1].endswith("playbooks/restore.yml")
+    assert len(runner.calls) == 1 and runner.calls[0][-1].endswith("playbooks/restore.yml")
+    assert str(REPO_ROOT / "inventory" / "local") in runner.calls[0]
 
 
 # -- the lab-as-devstack inventory -----------------------------------------------------------
