@@ -277,6 +277,32 @@ def receiver() -> Iterator[ConsumerServer]:
 # --- the steps ----------------------------------------------------------------------------
 
 
+def test_the_cloud_is_reached_across_the_bridge(conn: connection.Connection,
+                                                settings: Settings) -> None:
+    """The lab is a remote cloud: its APIs listen on the controller's namespace host only
+    (nothing on the runner's loopback), every catalog endpoint names that address, and the
+    controller is reached by SSH as a non-root user whose root commands go through sudo."""
+    controller = lab.controller()
+    assert controller is not None and controller.namespace, controller
+    for service, port in lab.API_PORTS.items():
+        assert lab.tcp_open(controller.address, port), (service, controller.address, port)
+        assert not lab.tcp_open("127.0.0.1", port), (
+            "%s answers on the runner's 127.0.0.1:%d" % (service, port))
+    urls = [e.url for e in conn.identity.endpoints()]
+    assert urls and all(controller.address in u for u in urls), urls
+    env = LabEnv(settings)
+    target = env.ssh_target(controller.name)
+    assert target.user != "root"
+    shell = HostShell(target)
+    try:
+        assert shell.check("id -u").strip() != "0"
+        listening = shell.check("sudo -n ss -Hltn")
+    finally:
+        shell.close()
+    for port in lab.API_PORTS.values():
+        assert "%s:%d " % (controller.address, port) in listening, (port, listening)
+
+
 def test_servers_active_on_each_host(conn: connection.Connection, servers: dict[str, Any],
                                      compute_hosts: list[str], fault_host: str,
                                      vm_port: Any, figures: dict[str, float],
