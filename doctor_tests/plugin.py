@@ -44,6 +44,16 @@ def pytest_configure(config: Any) -> None:
         config._doctor_settings = settings_from_pytest(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not config.getoption("log_file", None) and not config.getini("log_file"):
+        # Every run leaves its log beside its results (the preflight's proofs, each step),
+        # not only on a console that CI may not keep.
+        results = config._doctor_settings.results_dir
+        results.mkdir(parents=True, exist_ok=True)
+        config.option.log_file = str(results / "doctor.log")
+        if config.getoption("log_file_level", None) is None and not config.getini(
+                "log_file_level"):
+            config.option.log_file_level = "INFO"
+        config.option.log_file_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     if config._doctor_settings.ci_debug:
         # CI_DEBUG (upstream's switch): every Doctor logger at DEBUG, also on the console.
         logging.getLogger("doctor_tests").setLevel(logging.DEBUG)

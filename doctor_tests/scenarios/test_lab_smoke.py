@@ -288,7 +288,7 @@ def test_the_cloud_is_reached_across_the_bridge(conn: connection.Connection,
         assert lab.tcp_open(controller.address, port), (service, controller.address, port)
         assert not lab.tcp_open("127.0.0.1", port), (
             "%s answers on the runner's 127.0.0.1:%d" % (service, port))
-    urls = [e.url for e in conn.identity.endpoints()]
+    urls = [e.url for e in conn.identity.endpoints()]  # type: ignore[union-attr]
     assert urls and all(controller.address in u for u in urls), urls
     env = LabEnv(settings)
     target = env.ssh_target(controller.name)
