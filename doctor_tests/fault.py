@@ -191,6 +191,7 @@ class LinkFault:
     fault_id: str = ""
     injected: bool = False
     host_pid: str = ""  # the host-side script (a session leader: kill -- -PID ends it early)
+    restored: bool = False  # restore_link has brought the link back
     shell_factory: Callable[[SshTarget], HostShell] = HostShell
 
     def inject(self) -> None:
@@ -222,9 +223,12 @@ class LinkFault:
                  self.fault_id, self.target.host, self.target.address, self.duration_s, pid)
 
     def restore(self) -> None:
-        """Bring the link back from the runner's side (safe to call at any time)."""
-        if self.injected:
+        """Bring the link back from the runner's side (safe to call at any time; once it
+        has succeeded, later calls have nothing to do: the run reads T00 and its clean-up
+        both ask)."""
+        if self.injected and not self.restored:
             self.restore_link()
+            self.restored = True
 
     def end_script(self) -> None:
         """End the host-side fault script early (its link-up later would cut into another

@@ -52,9 +52,6 @@ class CloudFactsError(RuntimeError):
 class CloudEnv(Protocol):
     """What the scenarios ask of a cloud besides its APIs."""
 
-    #: whether Aodh's notifier runs on the runner's own machine (the lab's controller)
-    notifier_on_runner: bool
-
     def ssh_target(self, host: str) -> SshTarget: ...
 
     def restore_link(self, host: str) -> None: ...
@@ -75,8 +72,7 @@ class CloudEnv(Protocol):
         ...
 
     def notifier_target(self) -> SshTarget | None:
-        """SSH to the node that runs Aodh's notifier (None: it is the runner's machine, or
-        it cannot be reached by SSH)."""
+        """SSH to the node that runs Aodh's notifier (None: it cannot be reached by SSH)."""
         ...
 
 
@@ -119,8 +115,6 @@ class InstallerEnv:
     event-alarm cache and the message bus; the logs are fetched by collect_logs.yml when
     the profile asks for them. What cannot be had is logged with what it costs.
     """
-
-    notifier_on_runner = False
 
     def __init__(self, settings: Settings, installer: Installer) -> None:
         self.settings = settings

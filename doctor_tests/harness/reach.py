@@ -168,7 +168,7 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
     """The consumer started where Aodh's notifier reaches it (``env.notifier_address()``, an
     explicit URL, or a reverse SSH tunnel from that node), its stop registered first; the
     advertised URL is proved by a POST from the runner and, where the notifier's node is
-    another machine reached by SSH, by one sent from that node."""
+    reached by SSH, by one sent from that node."""
     from doctor_tests import preflight
     from doctor_tests.consumer import ConsumerServer
 
@@ -176,7 +176,8 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
     if settings.consumer_tunnel:
         if node is None:
             raise ReachError("DOCTOR_CONSUMER_TUNNEL=true needs SSH to the node of Aodh's "
-                             "notifier, and this cloud's is this machine or unknown")
+                             "notifier, and this cloud's cannot be reached by SSH (see the "
+                             "warning above)")
         server = ConsumerServer(bind="127.0.0.1", port=settings.consumer_port)
         cleanup.add("consumer", server.stop)
         server.start()
@@ -200,9 +201,6 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
             preflight.check_consumer_from(node.host, shell, server.failure_url, server.consumer)
         finally:
             shell.close()
-    elif env.notifier_on_runner:
-        LOG.info("preflight: Aodh's notifier runs on the runner's machine (%s): the POST from "
-                 "the runner above was sent from the notifier's node", env.notifier_address())
     else:
         LOG.warning("preflight: the consumer's URL was checked from the runner only (no SSH to "
                     "the node of Aodh's notifier)")

@@ -40,8 +40,6 @@ def test_an_unresolvable_notifier_is_named() -> None:
 
 
 class FakeEnv:
-    notifier_on_runner = True
-
     def __init__(self, address: str | None, target=None) -> None:
         self.address, self.target = address, target
 
