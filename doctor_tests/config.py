@@ -37,6 +37,9 @@ INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "fuel", "kolla")
 # OPNFV installers that are retired: named as such, not as unknown values.
 RETIRED_INSTALLERS = ("daisy", "compass", "joid")
 INSPECTOR_TYPES = ("sample",)
+# doctor_tests.inspector.core.STRATEGIES (not imported: the settings load without the
+# inspector's dependencies); a unit test keeps the two the same
+INSPECTOR_STRATEGIES = ("service_first", "parallel", "at_once")
 PROFILER_TYPES = ("poc", "none")
 TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "all")
 LOCAL_CLOUD = "doctor-lab"
@@ -78,6 +81,8 @@ class Settings:
     consumer_tunnel: bool = False  # reach the consumer through a reverse SSH tunnel
     inspector_concurrency: int = 16
     inspector_shortcut: bool = False
+    inspector_strategy: str = "service_first"
+    inspector_shortcut_pace: int = 2
     test_db_url: str | None = None
     deploy_scenario: str | None = None
     node_name: str | None = None
@@ -309,6 +314,10 @@ SPECS: tuple[_Spec, ...] = (
     ),
     _Spec("inspector_shortcut", "DOCTOR_INSPECTOR_SHORTCUT", _bool,
           "the inspector also publishes compute.instance.update itself (true/false)"),
+    _Spec("inspector_strategy", "DOCTOR_INSPECTOR_STRATEGY", _choice(*INSPECTOR_STRATEGIES),
+          "how the inspector orders a host's calls (docs/inspector.md)"),
+    _Spec("inspector_shortcut_pace", "DOCTOR_INSPECTOR_SHORTCUT_PACE", _int(1, 1024),
+          "resets in flight at most after the shortcut's notifications"),
     _Spec("test_db_url", "TEST_DB_URL", _url, "results database URL"),
     _Spec("deploy_scenario", "DEPLOY_SCENARIO", _name, "CI deploy scenario name"),
     _Spec("node_name", "NODE_NAME", _name, "CI pod name"),

@@ -69,8 +69,11 @@ def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids:
                     **options: Any) -> tuple[Inspector, InspectorServer]:
     """The sample inspector and its HTTP server, started (their stops registered first);
     returns once its index holds ``server_ids`` on ``host``. ``options`` go to the
-    Inspector (``concurrency`` defaults to the settings')."""
+    Inspector (``concurrency``, ``strategy`` and ``shortcut_pace`` default to the
+    settings')."""
     options.setdefault("concurrency", settings.inspector_concurrency)
+    options.setdefault("strategy", settings.inspector_strategy)
+    options.setdefault("shortcut_pace", settings.inspector_shortcut_pace)
     backend = OpenStackActions.connect(settings.os_cloud, options["concurrency"])
     inspector = Inspector(backend, **options)
     cleanup.add("inspector", inspector.stop)

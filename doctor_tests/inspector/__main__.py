@@ -10,7 +10,7 @@ import sys
 from doctor_tests.cleanup import wait_for_stop_signal
 from doctor_tests.inspector.auth import TokenAuth
 from doctor_tests.inspector.backend import CloudError
-from doctor_tests.inspector.core import DEFAULT_CONCURRENCY, Inspector
+from doctor_tests.inspector.core import DEFAULT_CONCURRENCY, DEFAULT_STRATEGY, STRATEGIES, Inspector
 from doctor_tests.inspector.server import InspectorServer
 
 LOG = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="parallel cloud calls"
+    )
+    parser.add_argument(
+        "--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY,
+        help="how a host's calls are ordered (default %(default)s; docs/inspector.md)",
     )
     parser.add_argument(
         "--index-interval", type=float, default=1.0, help="seconds between index refreshes"
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = OpenStackActions.connect(cloud, args.concurrency)
         inspector = Inspector(
             backend, concurrency=args.concurrency, index_interval=args.index_interval,
-            warm_up=args.warm_up,
+            warm_up=args.warm_up, strategy=args.strategy,
         )
         inspector.start()
     except CloudError as exc:

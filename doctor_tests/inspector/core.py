@@ -1,12 +1,27 @@
 """The sample inspector: turns host events into state changes in the cloud, in parallel.
 
 On ``compute.host.down`` for a host that is not already down, three kinds of action
-start at once on a bounded thread pool (``concurrency`` workers, default 16):
-force the host's nova-compute service down, reset every server on the host to
-error, set ``data_plane_status`` DOWN on every port bound to the host. The servers
-and ports come from the :class:`~doctor_tests.inspector.index.HostIndex`; nothing is
-listed on the fault path. A failing action is recorded (with the resource id) and
-logged; it does not stop the others.
+run on a bounded thread pool (``concurrency`` workers, default 16): force the host's
+nova-compute service down, reset every server on the host to error, set
+``data_plane_status`` DOWN on every port bound to the host. The servers and ports come
+from the :class:`~doctor_tests.inspector.index.HostIndex`; nothing is listed on the fault
+path. A failing action is recorded (with the resource id) and logged; it does not stop
+the others.
+
+A round runs in stages, each starting when the one before has finished; the
+``strategy`` decides the stages before the ports (which always come last: the tenants'
+alarms wait for the servers, and Neutron's updates would compete with Nova's resets for
+the controller's CPU):
+
+- ``service_first`` (default): the force-down alone, on a lane of its own (never queued
+  behind another round's resets), then the resets;
+- ``parallel``: the force-down and the resets together on the pool;
+- ``at_once``: the predecessor's design, the force-down and every reset each on a thread
+  of its own at once, without a bound (for comparison in the benchmark).
+
+With the shortcut, the inspector's own notifications are published first, before any
+call to Nova, and the resets that follow are paced (at most ``shortcut_pace`` in flight)
+so that Ceilometer and Aodh, which tell the tenants, are not starved of CPU by Nova's API.
 
 A host that is already down causes no second round (the record says
 ``duplicate``). ``compute.host.up`` clears it: the service is un-forced and the
@@ -22,8 +37,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 
 from doctor_tests.inspector.backend import CloudActions, ServerInfo
@@ -36,6 +53,13 @@ from doctor_tests.timeutil import iso_utc
 LOG = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 16
+#: how a down round orders its calls to Nova (see the module's docstring)
+STRATEGIES = ("service_first", "parallel", "at_once")
+DEFAULT_STRATEGY = "service_first"
+#: resets in flight at most after the shortcut's notifications (see the module's docstring)
+DEFAULT_SHORTCUT_PACE = 2
+#: the longest the resets wait for the force-down (service_first); it takes ~30 ms alone
+SERVICE_WAIT_S = 1.0
 MAX_RECORDS = 10_000
 
 
@@ -48,6 +72,19 @@ class UnknownHost(LookupError):
 
 
 Action = tuple[str, str, Callable[[], object]]  # (action kind, resource id, call)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Actions that run together, at most ``limit`` in flight (0: each on a thread of its
+    own, no bound), on the shared pool or on the lane kept for the few urgent calls."""
+
+    actions: tuple[Action, ...]
+    limit: int = 0
+    lane: bool = False
+    #: the next stage starts after this long even if this one has not finished (a hung
+    #: force-down must not hold the resets back); None: only when it has finished
+    max_wait_s: float | None = None
 
 
 class Inspector:
@@ -65,9 +102,15 @@ class Inspector:
         shortcut: bool = False,
         bus_url: str | None = None,
         publisher: ShortcutPublisher | None = None,
+        strategy: str = DEFAULT_STRATEGY,
+        shortcut_pace: int = DEFAULT_SHORTCUT_PACE,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+        if shortcut_pace < 1:
+            raise ValueError(f"shortcut_pace must be >= 1, not {shortcut_pace}")
         if shortcut and publisher is None:
             if not bus_url:
                 raise ValueError("shortcut needs the notification bus URL (bus_url, "
@@ -76,10 +119,14 @@ class Inspector:
         self.shortcut = publisher if shortcut else None
         self.backend = backend
         self.concurrency = concurrency
+        self.strategy = strategy
+        self.shortcut_pace = shortcut_pace
         self.warm_up = warm_up
         self.index = index or HostIndex(backend, interval=index_interval, clock=clock)
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="inspector")
+        # the force-down and the shortcut's publication: never queued behind resets
+        self._lane = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspector-lane")
         self._lock = threading.Lock()
         self._down: dict[str, EventRecord] = {}
         self._last_round: dict[str, EventRecord] = {}
@@ -114,6 +161,7 @@ class Inspector:
 
     def stop(self) -> None:
         self.index.stop()
+        self._lane.shutdown(wait=True)
         self._pool.shutdown(wait=True)
         if self.shortcut is not None:
             self.shortcut.close()
@@ -177,7 +225,7 @@ class Inspector:
                 del self._down[host]
             previous = self._last_round.get(host)
             self._last_round[host] = record
-        actions = self._actions(kind, entry, record)
+        stages = self._stages(kind, entry, record)
         record.stamp("affected_found", self._clock())
         self.index.hold()
         record.on_done(self.index.release)
@@ -187,68 +235,107 @@ class Inspector:
         )
         if previous is not None and not previous.is_done:
             LOG.info("host %s: %s round waits for the previous round", host, kind)
-            previous.on_done(lambda: self._submit(record, actions))
+            previous.on_done(lambda: self._submit(record, stages))
         else:
-            self._submit(record, actions)
+            self._submit(record, stages)
         return record
 
-    def _actions(self, kind: Kind, entry: HostEntry, record: EventRecord) -> list[Action]:
+    def _stages(self, kind: Kind, entry: HostEntry, record: EventRecord) -> list[Stage]:
         record.servers = entry.servers if kind == "down" else ()
         record.ports = entry.ports
         service = entry.service
         record.service_id = service.id if service else None
         port_status = "DOWN" if kind == "down" else "ACTIVE"
-        first: list[Action] = []
-        if kind == "down" and self.shortcut is not None and record.servers:
-            # The tenant hears first (see shortcut.py); Nova's resets follow at once.
+        stages: list[Stage] = []
+        shortcut = kind == "down" and self.shortcut is not None and bool(record.servers)
+        if shortcut:
+            assert self.shortcut is not None
+            # The tenants hear first (see shortcut.py); Nova's calls follow once it is out.
             infos = [self.index.server(sid) or ServerInfo(sid, entry.host)
                      for sid in record.servers]
-            first.append(("shortcut", entry.host,
-                          partial(self.shortcut.instance_error, infos, entry.host)))
+            stages.append(Stage((("shortcut", entry.host,
+                                  partial(self.shortcut.instance_error, infos, entry.host)),),
+                                limit=1, lane=True))
+        calls: list[Action] = []
         if service is not None:
             call = self.backend.force_down if kind == "down" else self.backend.unforce
-            first.append(("service", service.id, partial(call, service)))
+            calls.append(("service", service.id, partial(call, service)))
         else:
             record.error("service", entry.host, self._clock(), "no nova-compute service indexed")
-        servers: list[Action] = [
-            ("reset_server", sid, partial(self.backend.reset_server_error, sid))
-            for sid in record.servers
-        ]
-        ports: list[Action] = [
-            ("port", pid, partial(self.backend.set_port_status, pid, port_status))
-            for pid in entry.ports
-        ]
-        # Servers first: their error state is what the tenant's alarm waits for; the
-        # ports' status follows as the pool frees up.
-        return first + servers + ports
+        resets = tuple(("reset_server", sid, partial(self.backend.reset_server_error, sid))
+                       for sid in record.servers)
+        limit = min(self.concurrency, self.shortcut_pace) if shortcut else self.concurrency
+        if self.strategy == "service_first":
+            stages.append(Stage(tuple(calls), limit=1, lane=True, max_wait_s=SERVICE_WAIT_S))
+            stages.append(Stage(resets, limit=limit))
+        elif self.strategy == "parallel":
+            stages.append(Stage(tuple(calls) + resets, limit=limit))
+        else:  # at_once
+            stages.append(Stage(tuple(calls) + resets, limit=0))
+        stages.append(Stage(tuple(("port", pid, partial(self.backend.set_port_status, pid,
+                                                        port_status))
+                                  for pid in entry.ports), limit=self.concurrency))
+        return [stage for stage in stages if stage.actions]
 
-    def _submit(self, record: EventRecord, actions: list[Action]) -> None:
-        if not actions:
+    def _submit(self, record: EventRecord, stages: list[Stage]) -> None:
+        if not stages:
             record.complete(self._clock())
             return
-        record.expect(len(actions))
-        # Ports only once the service and servers are done: Neutron's port updates
-        # compete with Nova's resets for the controller's CPU, and the tenant's alarms
-        # wait for the servers.
-        first = [a for a in actions if a[0] != "port"]
-        later = [a for a in actions if a[0] == "port"]
-        if not first or not later:
-            for action in actions:
-                self._pool.submit(self._run, record, action)
+        record.expect(sum(len(stage.actions) for stage in stages))
+        self._start_stage(record, stages, 0)
+
+    def _start_stage(self, record: EventRecord, stages: list[Stage], number: int) -> None:
+        """Start stage ``number``; when its last action has finished, the next one starts."""
+        if number == len(stages):
             return
-        left = [len(first)]
+        stage = stages[number]
+        waiting = deque(stage.actions)
+        left = [len(waiting)]
+        advanced = [False]
         lock = threading.Lock()
+        executor: Executor
+        if stage.limit == 0:  # a thread per action, no bound (the predecessor's design)
+            executor = ThreadPoolExecutor(max_workers=len(waiting),
+                                          thread_name_prefix="inspector-at-once")
+        else:
+            executor = self._lane if stage.lane else self._pool
+
+        def launch() -> None:
+            with lock:
+                if not waiting:
+                    return
+                action = waiting.popleft()
+            executor.submit(self._run, record, action, one_done)
+
+        def advance(why: str | None = None) -> None:
+            with lock:
+                if advanced[0]:
+                    return
+                advanced[0] = True
+            if why:
+                LOG.warning("host %s: %s", record.host, why)
+            self._start_stage(record, stages, number + 1)
 
         def one_done() -> None:
             with lock:
                 left[0] -= 1
-                go = left[0] == 0
-            if go:
-                for action in later:
-                    self._pool.submit(self._run, record, action)
+                last = left[0] == 0
+            if not last:
+                launch()
+                return
+            if stage.limit == 0:
+                executor.shutdown(wait=False)
+            advance()
 
-        for action in first:
-            self._pool.submit(self._run, record, action, one_done)
+        if stage.max_wait_s is not None and number + 1 < len(stages):
+            timer = threading.Timer(stage.max_wait_s, advance, args=(
+                "%s still running after %.1f s; the next calls start anyway"
+                % (", ".join(a[0] for a in stage.actions), stage.max_wait_s),))
+            timer.daemon = True
+            timer.start()
+            record.on_done(timer.cancel)
+        for _ in range(len(waiting) if stage.limit == 0 else min(stage.limit, len(waiting))):
+            launch()
 
     def _run(self, record: EventRecord, action: Action,
              then: Callable[[], None] | None = None) -> None:
@@ -289,6 +376,7 @@ class Inspector:
                 "last_error": index_last.error if index_last else None,
             },
             "concurrency": self.concurrency,
+            "strategy": self.strategy,
             "shortcut": self.shortcut is not None,
             "events": len(self.records()),
             "uptime_s": round(now - self.started_at, 3),

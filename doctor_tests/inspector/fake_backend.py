@@ -40,6 +40,7 @@ class FakeCloud(CloudActions):
     def __init__(self, delay: float = 0.0) -> None:
         self._now = time.monotonic
         self.delay = delay
+        self.delays: dict[str, float] = {}  # action name -> its own delay (instead of delay)
         self.services: dict[str, ComputeService] = {}
         self.servers: dict[str, ServerInfo] = {}
         self.server_state: dict[str, str] = {}
@@ -116,8 +117,9 @@ class FakeCloud(CloudActions):
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         started = self._now()
         try:
-            if self.delay:
-                self._never.wait(self.delay)
+            delay = self.delays.get(name, self.delay)
+            if delay:
+                self._never.wait(delay)
             if target in self.fail_on:
                 raise CloudError(f"{name} {target}: injected failure")
         finally:

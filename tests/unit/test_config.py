@@ -296,3 +296,15 @@ def test_monitor_defaults_match_the_monitor() -> None:
 )
 def test_service_urls_for_wildcard_binds(bind: str, url: str) -> None:
     assert Settings(inspector_bind=bind, inspector_port=1).inspector_url == url
+
+
+def test_inspector_strategies_are_the_inspectors_own() -> None:
+    from doctor_tests.config import INSPECTOR_STRATEGIES
+    from doctor_tests.inspector.core import DEFAULT_SHORTCUT_PACE, DEFAULT_STRATEGY, STRATEGIES
+
+    assert INSPECTOR_STRATEGIES == STRATEGIES
+    defaults = Settings()
+    assert defaults.inspector_strategy == DEFAULT_STRATEGY
+    assert defaults.inspector_shortcut_pace == DEFAULT_SHORTCUT_PACE
+    with pytest.raises(ConfigError, match="DOCTOR_INSPECTOR_STRATEGY.*service_first, parallel"):
+        load_settings(env={**NO_FILE, "DOCTOR_INSPECTOR_STRATEGY": "fastest"})

@@ -341,3 +341,64 @@ def test_index_refresh_holds_while_a_round_runs() -> None:
     index.release()
     now[0] = 1000.0
     assert not index._held()
+
+
+def _round(cloud: FakeCloud, **options: object) -> dict[str, object]:
+    insp = Inspector(cloud, index_interval=3600, **options)  # type: ignore[arg-type]
+    insp.start()
+    try:
+        record = insp.host_down("compute-1")
+        assert record.wait(30)
+        return record.to_json()
+    finally:
+        insp.stop()
+
+
+def test_service_first_forces_the_host_down_before_any_reset() -> None:
+    cloud = cloud_with(servers=8, ports=2, delay=0.01)
+    _round(cloud, concurrency=4)  # the default strategy
+    [down] = cloud.calls_named("force_down")
+    resets = cloud.calls_named("reset_server_error")
+    assert len(resets) == 8 and min(r.started for r in resets) >= down.ended
+    assert down.thread.startswith("inspector-lane")  # not queued in the resets' pool
+    assert cloud.max_in_flight == 4
+
+
+def test_parallel_sends_the_force_down_with_the_resets() -> None:
+    cloud = cloud_with(servers=8, ports=2, delay=0.02)
+    _round(cloud, concurrency=4, strategy="parallel")
+    [down] = cloud.calls_named("force_down")
+    resets = cloud.calls_named("reset_server_error")
+    assert min(r.started for r in resets) < down.ended  # overlapping
+    assert cloud.max_in_flight == 4
+
+
+def test_at_once_is_a_thread_per_call_without_a_bound() -> None:
+    cloud = cloud_with(servers=12, ports=3, delay=0.05)
+    _round(cloud, concurrency=4, strategy="at_once")
+    assert cloud.max_in_flight == 13  # the force-down and the 12 resets together
+    ports = cloud.calls_named("set_port_down")
+    assert min(p.started for p in ports) >= max(r.ended for r in cloud.action_calls()
+                                                if r.name != "set_port_down")
+
+
+def test_a_hung_force_down_holds_the_resets_back_for_a_bounded_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from doctor_tests.inspector import core
+
+    monkeypatch.setattr(core, "SERVICE_WAIT_S", 0.2)
+    cloud = cloud_with(servers=3, ports=1)
+    cloud.delays["force_down"] = 1.5
+    _round(cloud, concurrency=4)
+    [down] = cloud.calls_named("force_down")
+    resets = cloud.calls_named("reset_server_error")
+    first = min(r.started for r in resets)
+    assert down.started + 0.15 <= first < down.ended  # waited its bound, not the whole call
+
+
+def test_unknown_strategy_and_pace_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="strategy must be one of service_first, parallel, "
+                                         "at_once, not 'fast'"):
+        Inspector(FakeCloud(), strategy="fast")
+    with pytest.raises(ValueError, match="shortcut_pace must be >= 1, not 0"):
+        Inspector(FakeCloud(), shortcut_pace=0)

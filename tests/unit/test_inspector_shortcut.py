@@ -110,3 +110,44 @@ def test_no_shortcut_by_default() -> None:
         assert insp.health()["shortcut"] is False
     finally:
         insp.stop()
+
+
+class SlowPublisher(RecordingPublisher):
+    """Publishing takes a while: nothing may reach Nova before it is out."""
+
+    def __init__(self, cloud: FakeCloud) -> None:
+        super().__init__()
+        self.cloud = cloud
+        self.finished_at = 0.0
+
+    def instance_error(self, servers: Sequence[ServerInfo], host: str) -> int:
+        import threading
+        import time
+
+        threading.Event().wait(0.05)
+        self.finished_at = time.monotonic()  # the fake cloud's clock
+        return super().instance_error(servers, host)
+
+
+@pytest.mark.parametrize("strategy", ["service_first", "parallel", "at_once"])
+def test_shortcut_is_out_before_any_call_to_nova_and_the_resets_are_paced(strategy: str
+                                                                        ) -> None:
+    cloud = FakeCloud(delay=0.01)
+    cloud.add_host("compute-1")
+    for i in range(10):
+        cloud.add_server(f"vm-{i}", "compute-1")
+    publisher = SlowPublisher(cloud)
+    insp = Inspector(cloud, concurrency=16, index_interval=3600, shortcut=True,
+                     publisher=publisher, strategy=strategy, shortcut_pace=2)
+    insp.start()
+    try:
+        record = insp.host_down("compute-1")
+        assert record.wait(10)
+    finally:
+        insp.stop()
+    calls = cloud.action_calls()
+    assert len(calls) == 11 and min(c.started for c in calls) >= publisher.finished_at
+    if strategy == "at_once":
+        assert cloud.max_in_flight > 2  # the predecessor's design knows no pace
+    else:
+        assert cloud.max_in_flight <= 2
