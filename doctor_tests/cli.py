@@ -90,11 +90,11 @@ def _add_bench(sub: Any) -> None:
                        help="inspector strategies compared with the first variant, in the "
                        "same run, at --strategies-at servers only (default %s; none skips)"
                        % ",".join(bo.DEFAULT_STRATEGIES))
-    bench.add_argument("--strategies-at",
-                       type=_bench_type(bo.parse_positive_int, "--strategies-at", bo.MAX_COUNT),
-                       default=bo.DEFAULT_STRATEGIES_AT, metavar="N",
-                       help="the server count the strategies run at (default %d; when not "
-                       "among --counts, the largest count)" % bo.DEFAULT_STRATEGIES_AT)
+    bench.add_argument("--strategies-at", type=_bench_type(bo.parse_counts, "--strategies-at"),
+                       default=bo.DEFAULT_STRATEGIES_AT, metavar="N,N,...",
+                       help="the server counts the strategies run at (default %s; those not "
+                       "among --counts are left out, and with none left the largest count)"
+                       % ",".join(map(str, bo.DEFAULT_STRATEGIES_AT)))
     bench.add_argument("--soak-minutes", type=_bench_type(bo.parse_minutes, "--soak-minutes"),
                        default=bo.DEFAULT_SOAK_MINUTES, metavar="MIN",
                        help="soak for false alarms with both cores loaded (default %g; 0 "

@@ -32,6 +32,7 @@ from doctor_tests.bench.fleet import Fleet
 from doctor_tests.bench.options import Variant
 from doctor_tests.bench.results import (
     RunFigures,
+    consistency_windows,
     count_duplicates,
     cpu_per_server,
     first_alarm_latencies,
@@ -202,12 +203,16 @@ def run_fault(settings: Settings, env: CloudEnv, admin: Connection, fleet: Fleet
         cpu_ms_per_server=cpu_per_server(cpu.difference(cpu_before, cpu_after),
                                          len(fleet.servers)),
         steps_s=steps,
+        consistency_windows_ms=consistency_windows(
+            deliveries, fleet.alarms, record.get("server_times", {}) if record else {}),
     )
     LOG.info("%d servers, %s, run %d: detection %.0f ms, first alarm %s ms, last alarm %s ms, "
-             "%d duplicate(s), %d stray, inspector all ERROR %s ms; steps %s",
+             "%d duplicate(s), %d stray, inspector all ERROR %s ms, tenant told before Nova "
+             "for up to %s ms; steps %s",
              figures.vm_count, variant.name, index, figures.detection_ms, figures.first_alarm_ms,
              figures.last_alarm_ms, figures.duplicates, figures.stray_alarms,
-             figures.inspector_all_error_ms, steps)
+             figures.inspector_all_error_ms,
+             max(figures.consistency_windows_ms, default=0.0), steps)
     return figures
 
 

@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,33 @@ def cpu_model(cpuinfo: str) -> str | None:
     return None
 
 
-def describe() -> dict[str, Any]:
-    """Host name, CPUs, memory, kernel, Python: the ``machine`` of the results."""
+#: the calibration's fixed work: a pure-Python loop of this many iterations
+CALIBRATION_LOOP = 2_000_000
+
+
+def _loop(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def cpu_calibration(samples: int = 5, loop: int = CALIBRATION_LOOP) -> dict[str, Any]:
+    """A fixed CPU-bound loop in this Python, timed ``samples`` times (process CPU time, so
+    a busy second core does not count): the best sample says how fast one core of this
+    machine runs the kind of code the lab's services are made of. Results from different
+    machines compare by the ratio of their figures."""
+    times = []
+    for _ in range(samples):
+        started = time.process_time()
+        _loop(loop)
+        times.append(round((time.process_time() - started) * 1000.0, 1))
+    return {"python_loop_ms": min(times), "samples_ms": times, "loop": loop}
+
+
+def describe(calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Host name, CPUs, memory, kernel, Python: the ``machine`` of the results (with the
+    CPU calibration when one was measured)."""
     try:  # psutil has no model name (platform.processor() is "x86_64" or "" on Linux)
         model = cpu_model(Path("/proc/cpuinfo").read_text())
     except OSError:
@@ -82,6 +108,7 @@ def describe() -> dict[str, Any]:
         "memory_gib": round(memory / 1024.0 ** 3, 1) if memory else None,
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "calibration": calibration,
     }
 
 

@@ -10,7 +10,10 @@ Variants are inspector option sets, named on the command line (``--variants``):
 - ``threads<N>``: a pool of N workers (``concurrency=N``), e.g. ``threads16``;
 - ``shortcut``: the inspector also publishes ``compute.instance.update`` itself
   (``shortcut=True``);
-- ``strategy-<name>``: the inspector's ``strategy`` option, e.g. ``strategy-asyncio``.
+- ``strategy-<name>``: the inspector's ``strategy`` option (``service_first``,
+  ``parallel``, ``at_once``: the predecessor's design);
+- ``pace<N>``: at most N resets in flight after the shortcut's notifications
+  (``shortcut_pace=N``).
 
 Names combine with ``+`` (``shortcut+threads32``). Whether the inspector accepts a
 variant's options is checked against its constructor (:func:`unsupported`).
@@ -24,12 +27,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_COUNTS = (1, 10, 50, 200, 500)
+from doctor_tests.inspector.core import STRATEGIES
+
+DEFAULT_COUNTS = (1, 10, 20, 50, 200, 500)
 DEFAULT_RUNS = 5
 DEFAULT_VARIANTS = ("default", "shortcut")
 DEFAULT_SOAK_MINUTES = 10.0
-DEFAULT_STRATEGIES = ("threads8", "threads4", "serial")  # beside default (16 threads)
-DEFAULT_STRATEGIES_AT = 50  # servers: where the seed measured serial against threads
+# beside the variants: the other orders of a round (at_once is the predecessor's design),
+# fewer threads, and the shortcut's pace (docs/inspector.md)
+DEFAULT_STRATEGIES = ("strategy-parallel", "strategy-at_once", "threads4", "shortcut+pace8")
+# servers: one (the predecessor's design against ours), and 50 (where the seed measured
+# serial against threads)
+DEFAULT_STRATEGIES_AT = (1, 50)
 DEFAULT_CEILING_REPEATS = 3  # per ceiling finalist: one noisy sample cannot move a median of 3
 MAX_COUNT = 5000
 MAX_THREADS = 1024
@@ -41,8 +50,10 @@ _FIXED: dict[str, dict[str, Any]] = {
 }
 _THREADS = re.compile(r"threads(\d+)\Z")
 _STRATEGY = re.compile(r"strategy-([a-z][a-z0-9_]*)\Z")
-ALLOWED_VARIANTS = "default, serial, shortcut, threads<N> (N 1..%d), strategy-<name>; " \
-                   "combined with + (shortcut+threads32)" % MAX_THREADS
+_PACE = re.compile(r"pace(\d+)\Z")
+ALLOWED_VARIANTS = "default, serial, shortcut, threads<N> (N 1..%d), pace<N> (N 1..%d), " \
+                   "strategy-<%s>; combined with + (shortcut+threads32)" % (
+                       MAX_THREADS, MAX_THREADS, "|".join(STRATEGIES))
 
 
 class BenchOptionError(ValueError):
@@ -116,8 +127,11 @@ def _variant_part(part: str, option: str) -> dict[str, Any]:
     match = _THREADS.match(part)
     if match and 1 <= int(match.group(1)) <= MAX_THREADS:
         return {"concurrency": int(match.group(1))}
+    match = _PACE.match(part)
+    if match and 1 <= int(match.group(1)) <= MAX_THREADS:
+        return {"shortcut_pace": int(match.group(1))}
     match = _STRATEGY.match(part)
-    if match:
+    if match and match.group(1) in STRATEGIES:
         return {"strategy": match.group(1)}
     raise BenchOptionError(option, part, ALLOWED_VARIANTS)
 

@@ -24,6 +24,8 @@ COLUMNS = (
     ("last alarm p50/p95 ms", ("last_alarm_p50_ms", "last_alarm_p95_ms")),
     ("per server p50/p95 ms", ("server_latency_p50_ms", "server_latency_p95_ms")),
     ("shortcut last p50 ms", "shortcut_last_alarm_p50_ms"),
+    ("shortcut told before Nova p95/max ms", ("shortcut_consistency_window_p95_ms",
+                                              "shortcut_consistency_window_max_ms")),
     ("target ms", "target"),
     ("duplicates", "duplicate_alarms"),
     ("inspector all ERROR ms", "inspector_all_error_ms"),
@@ -254,29 +256,49 @@ STRATEGY_COLUMNS = (
     ("resets/s", "inspector_reset_per_s"),
     ("duplicates", "duplicate_alarms"),
     ("missing", "missing_alarms"),
+    ("told before Nova p95 ms", "consistency_window_p95_ms"),
 )
 
 
 def strategies_table(doc: Mapping[str, Any]) -> str:
-    """Every variant run at the strategies' server count, side by side ("" when none ran)."""
+    """Every variant run at each of the strategies' server counts, side by side ("" when
+    none ran)."""
     settings = doc.get("settings") or {}
-    count = settings.get("strategies_vm_count")
-    if not settings.get("strategies") or count is None:
-        return ""
-    entry = next((p for p in doc.get("sweep") or [] if p.get("vm_count") == count), None)
-    if entry is None or not entry.get("variants"):
+    counts = settings.get("strategies_vm_counts")
+    if counts is None:  # documents written before the strategies ran at several counts
+        counts = [settings["strategies_vm_count"]] if settings.get("strategies_vm_count") else []
+    if not settings.get("strategies") or not counts:
         return ""
     options = {**(settings.get("variants") or {}), **settings["strategies"]}
-    rows = []
-    for name, summary in entry["variants"].items():
-        given = options.get(name) or {}
-        rows.append([name, ", ".join("%s=%s" % kv for kv in sorted(given.items()))
-                     or "(defaults)", *(_cell(summary, key) for _, key in STRATEGY_COLUMNS)])
-    table = _table(["variant", "inspector options", *(t for t, _ in STRATEGY_COLUMNS)], rows,
-                   left=2)
-    return "\n".join(["Strategies compared at %s servers, in the same run (their runs "
-                      "interleaved with the variants' above; medians of %s):"
-                      % (count, entry.get("runs")), "", table])
+    parts = []
+    for count in counts:
+        entry = next((p for p in doc.get("sweep") or [] if p.get("vm_count") == count), None)
+        if entry is None or not entry.get("variants"):
+            continue
+        rows = []
+        for name, summary in entry["variants"].items():
+            given = options.get(name) or {}
+            rows.append([name, ", ".join("%s=%s" % kv for kv in sorted(given.items()))
+                         or "(defaults)",
+                         *(_cell(summary, key) for _, key in STRATEGY_COLUMNS)])
+        table = _table(["variant", "inspector options", *(t for t, _ in STRATEGY_COLUMNS)],
+                       rows, left=2)
+        parts += ["Strategies compared at %s server%s, in the same run (their runs "
+                  "interleaved with the variants' above; medians of %s):"
+                  % (count, "" if count == 1 else "s", entry.get("runs")), "", table, ""]
+    return "\n".join(parts).rstrip("\n")
+
+
+def calibration_text(calibration: Mapping[str, Any] | None) -> str:
+    """How fast one core of the machine ran the fixed loop, to compare machines by ratio."""
+    if not calibration:
+        return "No CPU calibration in this run (its figures compare only with each other)."
+    return ("CPU calibration: the fixed Python loop (%s iterations) took **%s ms** of CPU at "
+            "best (samples %s ms). Another machine's figures compare with these by the ratio "
+            "of the two calibrations, not one to one."
+            % ("{:,}".format(int(calibration.get("loop", 0))),
+               _fmt(calibration.get("python_loop_ms")),
+               ", ".join(_fmt(v) for v in calibration.get("samples_ms", []))))
 
 
 def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str:
@@ -297,6 +319,8 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
         "```sh",
         str(doc.get("command", "")),
         "```",
+        "",
+        calibration_text(machine.get("calibration")),
         "",
         source_text(doc.get("source")),
         "",
@@ -356,6 +380,28 @@ def _max_over(doc: Mapping[str, Any], key: str) -> Any:
     return max(values) if values else None
 
 
+def _max_over_keys(doc: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    values = [v for v in (_max_over(doc, key) for key in keys) if v is not None]
+    return max(values) if values else None
+
+
+def _against_at_once(doc: Mapping[str, Any], count: int) -> Any:
+    """Our last alarm's median minus the predecessor's design's (``strategy-at_once``) at
+    ``count`` servers, in the same run (None when it did not run there)."""
+    for entry in doc.get("sweep") or []:
+        if entry.get("vm_count") == count:
+            ours = entry.get("last_alarm_p50_ms")
+            theirs = ((entry.get("variants") or {}).get("strategy-at_once") or {}).get(
+                "last_alarm_p50_ms")
+            if ours is not None and theirs is not None:
+                return round(float(ours) - float(theirs), 1)
+    return None
+
+
+def _signed(value: object) -> str:
+    return "-" if value is None else "%+.1f" % float(value)  # type: ignore[arg-type]
+
+
 class Target(NamedTuple):
     what: str
     limit: float
@@ -369,17 +415,27 @@ TARGETS: tuple[Target, ...] = (
            lambda d: _point(d, 1, "last_alarm_p50_ms")),
     Target("last alarm, 1 server, shortcut (ms)", 60, "<=",
            lambda d: _point(d, 1, "shortcut_last_alarm_p50_ms")),
+    Target("last alarm, 1 server, against the predecessor's design in the same run (ms)", 0,
+           "<=", lambda d: _against_at_once(d, 1), _signed),
     Target("last alarm, 10 servers (ms)", 400, "<=",
            lambda d: _point(d, 10, "last_alarm_p50_ms")),
+    Target("last alarm, 20 servers (ms)", 1000, "<=",
+           lambda d: _point(d, 20, "last_alarm_p50_ms")),
     Target("last alarm, 50 servers (ms)", 1400, "<=",
            lambda d: _point(d, 50, "last_alarm_p50_ms")),
+    Target("last alarm, 50 servers, shortcut (ms)", 1000, "<=",
+           lambda d: _point(d, 50, "shortcut_last_alarm_p50_ms")),
     Target("last alarm, 200 servers (ms)", 5000, "<=",
            lambda d: _point(d, 200, "last_alarm_p50_ms")),
     Target("alarms delivered twice (any point)", 0, "<=",
            lambda d: _max_over(d, "duplicate_alarms")),
+    Target("alarms delivered twice, shortcut (any point)", 0, "<=",
+           lambda d: _max_over(d, "duplicate_alarms_shortcut")),
+    Target("alarms missing, with or without the shortcut (any point)", 0, "<=",
+           lambda d: _max_over_keys(d, ("missing_alarms", "missing_alarms_shortcut"))),
     Target("detection p95, worst point (ms)", 100, "<=",
            lambda d: _max_over(d, "detection_p95_ms")),
-    Target("inspector efficiency", 0.9, ">=",
+    Target("inspector efficiency", 0.95, ">=",
            lambda d: d.get("inspector_efficiency"), _ratio),
     Target("false alarms in the soak", 0, "<=",
            lambda d: (d.get("soak") or {}).get("false_alarms")),

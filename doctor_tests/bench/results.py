@@ -12,7 +12,10 @@ Names (times in ms; T00 = link down on the host, T01 = the monitor's detection):
 - ``inspector_all_error``: the inspector's own record, last successful reset-state minus
   the moment its HTTP handler received the event;
 - ``inspector_peak_rss_mb``: growth of this process's peak RSS (VmHWM, reset before the
-  inspector starts) over its RSS at that moment - the inspector runs in-process.
+  inspector starts) over its RSS at that moment - the inspector runs in-process;
+- ``consistency_window``: per server, how long the tenant had been told ERROR before Nova
+  said so (the inspector's reset call for it returned minus its first alarm received; 0
+  when Nova was first). Only the shortcut opens it; both times are the runner's clock.
 
 Percentiles are linear between closest ranks (numpy's default), over the K runs of a point.
 """
@@ -47,10 +50,12 @@ class RunFigures:
     inspector_peak_rss_mb: float | None
     cpu_ms_per_server: Mapping[str, float] = field(default_factory=dict)
     steps_s: Mapping[str, float] = field(default_factory=dict)
+    consistency_windows_ms: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["server_latencies_ms"] = list(self.server_latencies_ms)
+        out["consistency_windows_ms"] = list(self.consistency_windows_ms)
         out["cpu_ms_per_server"] = dict(self.cpu_ms_per_server)
         out["steps_s"] = dict(self.steps_s)
         return out
@@ -74,6 +79,20 @@ def first_alarm_latencies(deliveries: Iterable[tuple[str, float]], alarm_servers
         if server in wanted and (server not in first or received < first[server]):
             first[server] = received
     return {sid: ms(at - detected_at) for sid, at in first.items()}
+
+
+def consistency_windows(deliveries: Iterable[tuple[str, float]],
+                        alarm_servers: Mapping[str, str],
+                        nova_error_at: Mapping[str, float]) -> tuple[float, ...]:
+    """Per server with both an alarm and a reset that returned: ms from its first alarm to
+    Nova's ERROR (0 when Nova was first), sorted."""
+    first: dict[str, float] = {}
+    for alarm_id, received in deliveries:
+        server = alarm_servers.get(alarm_id)
+        if server is not None and server in nova_error_at and (
+                server not in first or received < first[server]):
+            first[server] = received
+    return tuple(sorted(max(0.0, ms(nova_error_at[sid] - at)) for sid, at in first.items()))
 
 
 def count_duplicates(alarm_ids: Iterable[str]) -> int:
@@ -118,6 +137,7 @@ def summarise(runs: Sequence[RunFigures]) -> dict[str, Any]:
     if not runs:
         raise ValueError("no runs to summarise")
     latencies = [v for r in runs for v in r.server_latencies_ms]
+    windows = [v for r in runs for v in r.consistency_windows_ms]
     all_error_p50 = pct((r.inspector_all_error_ms for r in runs), 50)
     return {
         "runs": len(runs),
@@ -140,6 +160,9 @@ def summarise(runs: Sequence[RunFigures]) -> dict[str, Any]:
                                   if any(r.inspector_peak_rss_mb is not None for r in runs)
                                   else None),
         "cpu_ms_per_server": median_by_key([r.cpu_ms_per_server for r in runs]),
+        "consistency_window_p50_ms": pct(windows, 50),
+        "consistency_window_p95_ms": pct(windows, 95),
+        "consistency_window_max_ms": max(windows) if windows else None,
     }
 
 
@@ -163,6 +186,9 @@ def sweep_entry(vm_count: int, variants: Mapping[str, Sequence[RunFigures]], pri
     entry["shortcut_last_alarm_p50_ms"] = cut["last_alarm_p50_ms"] if cut else None
     if cut is not None:
         entry["duplicate_alarms_shortcut"] = cut["duplicate_alarms"]
+        entry["missing_alarms_shortcut"] = cut["missing_alarms"]
+        entry["shortcut_consistency_window_p95_ms"] = cut["consistency_window_p95_ms"]
+        entry["shortcut_consistency_window_max_ms"] = cut["consistency_window_max_ms"]
     entry.update({
         "server_latency_p50_ms": main["server_latency_p50_ms"],
         "server_latency_p95_ms": main["server_latency_p95_ms"],

@@ -85,7 +85,7 @@ class BenchConfig:
     # compared with variants[0] at one count only (item 3 of the issue: in the same run)
     strategies: tuple[Variant, ...] = field(
         default_factory=lambda: parse_variants(",".join(DEFAULT_STRATEGIES)))
-    strategies_at: int = DEFAULT_STRATEGIES_AT
+    strategies_at: tuple[int, ...] = DEFAULT_STRATEGIES_AT
     soak_minutes: float = DEFAULT_SOAK_MINUTES
     output: Path = DEFAULT_OUTPUT
     ceiling_calls: int = 300
@@ -193,9 +193,13 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     # The ceiling is measured right after the fault runs its efficiency is taken at, on
     # the same servers, so both see the same fleet and (nearly) the same machine.
     ceiling_at = swept_count(config.counts)
-    strategies_at = swept_count(config.counts, config.strategies_at)
+    strategies_at = ([c for c in config.strategies_at if c in config.counts]
+                     or [swept_count(config.counts, None)])
     started, date = time.monotonic(), iso_utc(time.time())
     source = machine.source_revision(REPO_ROOT)
+    calibration = machine.cpu_calibration()  # before the lab is busy with the runs
+    LOG.info("CPU calibration: %.1f ms for the fixed loop (best of %d)",
+             calibration["python_loop_ms"], len(calibration["samples_ms"]))
     sweep: list[dict[str, Any]] = []
     all_runs: list[RunFigures] = []
     timings: dict[str, Any] = {}
@@ -205,7 +209,7 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     def make_doc() -> dict[str, Any]:
         timings["total_s"] = round(time.monotonic() - started, 1)
         timings["run_steps_median_s"] = step_medians(all_runs)
-        return document(machine=machine.describe(), date=date, command=config.command,
+        return document(machine=machine.describe(calibration), date=date, command=config.command,
                         sweep=sweep, ceiling=ceiling_doc, soak=soak_doc,
                         settings=_settings_doc(settings, config, runnable, strategies,
                                                strategies_at, skipped),
@@ -228,7 +232,7 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
                 fleet.grow_to(count)
                 timings["boot"] = [b.to_json() for b in fleet.batches]
                 by_variant: dict[str, list[RunFigures]] = {}
-                here = runnable + (strategies if count == strategies_at else [])
+                here = runnable + (strategies if count in strategies_at else [])
                 # run k of every variant before run k+1 of any: a slow spell of the shared
                 # machine then falls on all the variants compared, not on one
                 for k in range(config.runs):
@@ -320,7 +324,7 @@ def _write_partial(doc: dict[str, Any], path: Path) -> None:
 
 
 def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Variant],
-                  strategies: Sequence[Variant], strategies_at: int,
+                  strategies: Sequence[Variant], strategies_at: Sequence[int],
                   skipped: dict[str, str]) -> dict[str, Any]:
     keep = ("monitor_interval_s", "monitor_timeout_s", "monitor_misses",
             "inspector_concurrency", "fault_host", "os_cloud")
@@ -331,7 +335,7 @@ def _settings_doc(settings: Settings, config: BenchConfig, runnable: Sequence[Va
         "runs": config.runs,
         "variants": {v.name: v.options for v in runnable},
         "strategies": {v.name: v.options for v in strategies},
-        "strategies_vm_count": strategies_at if strategies else None,
+        "strategies_vm_counts": list(strategies_at) if strategies else [],
         "variants_skipped": skipped,
         "soak_minutes": config.soak_minutes,
         "ceiling_calls": config.ceiling_calls,
