@@ -73,8 +73,10 @@ class Settings:
     monitor_interval_s: float = 0.01
     monitor_timeout_s: float = 0.05
     monitor_misses: int = 3
-    inspector_bind: str = "127.0.0.1"
+    inspector_bind: str | None = None  # None: loopback, or toward the monitors' nodes
     inspector_port: int = 12345
+    inspector_advertise_url: str | None = None  # given to monitors on nodes instead
+    inspector_tunnel: bool = False  # monitors on nodes reach it through reverse SSH tunnels
     consumer_bind: str | None = None  # None: the runner's address toward Aodh's notifier
     consumer_port: int = 12346
     consumer_advertise_url: str | None = None  # given to Aodh instead of the bind address
@@ -93,7 +95,7 @@ class Settings:
     @property
     def inspector_url(self) -> str:
         """Where the monitor reports to (the inspector's own address and port)."""
-        return f"http://{_url_host(self.inspector_bind)}:{self.inspector_port}"
+        return f"http://{_url_host(self.inspector_bind or '127.0.0.1')}:{self.inspector_port}"
 
     @property
     def consumer_url(self) -> str:
@@ -296,8 +298,16 @@ SPECS: tuple[_Spec, ...] = (
         "seconds to wait for each probe's reply",
     ),
     _Spec("monitor_misses", "DOCTOR_MONITOR_MISSES", _int(1), "consecutive misses => host down"),
-    _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text, "inspector listen address"),
+    _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text,
+          "inspector listen address (default loopback, or the runner's address toward the "
+          "nodes where monitors run)"),
     _Spec("inspector_port", "DOCTOR_INSPECTOR_PORT", _PORT, "inspector listen port"),
+    _Spec("inspector_advertise_url", "DOCTOR_INSPECTOR_URL", _text,
+          "the inspector URL given to monitors on the cloud's nodes, when they reach the "
+          "runner another way"),
+    _Spec("inspector_tunnel", "DOCTOR_INSPECTOR_TUNNEL", _bool,
+          "monitors on the cloud's nodes reach the inspector through reverse SSH tunnels "
+          "(true/false)"),
     _Spec("consumer_bind", "DOCTOR_CONSUMER_BIND", _text,
           "consumer listen address (default: the runner's address toward Aodh's notifier)"),
     _Spec("consumer_port", "DOCTOR_CONSUMER_PORT", _PORT, "consumer listen port"),

@@ -87,15 +87,26 @@ def check_consumer(action_url: str, received: Any, timeout: float = 5.0) -> None
              (time.monotonic() - started) * 1000)
 
 
-#: Run on the notifier's node over SSH: POST the synthetic alarm (stdin) to the URL
-#: (argv[1]) with the node's own Python, no proxy; prints the HTTP status or the error.
-_POST_FROM_NODE = (
+#: Run on a node over SSH: send a request (method argv[1]) to the URL (argv[2]) with the
+#: node's own Python, no proxy, the body from stdin (none for GET); prints the HTTP status
+#: or the error.
+_REQUEST_FROM_NODE = (
     "python3 -c 'import sys, urllib.request as u\n"
-    "r = u.Request(sys.argv[1], data=sys.stdin.buffer.read(), method=\"POST\", "
+    "d = sys.stdin.buffer.read() if sys.argv[1] != \"GET\" else None\n"
+    "r = u.Request(sys.argv[2], data=d, method=sys.argv[1], "
     "headers={\"Content-Type\": \"application/json\"})\n"
     "o = u.build_opener(u.ProxyHandler({}))\n"
     "try:\n    print(o.open(r, timeout=5).status)\n"
-    "except Exception as e:\n    print(\"ERROR\", e); sys.exit(1)' %s")
+    "except Exception as e:\n    print(\"ERROR\", e); sys.exit(1)' %s %s")
+
+
+def request_from_node(shell: Any, method: str, url: str, body: str = "") -> str:
+    """Send ``method url`` from the node of the open SSH ``shell``; what it saw: the HTTP
+    status ("200") or the error."""
+    stdin, stdout = shell.stream(_REQUEST_FROM_NODE % (shlex.quote(method), shlex.quote(url)))
+    stdin.write(body)
+    stdin.close()
+    return stdout.read().decode("utf-8", "replace").strip() if hasattr(stdout, "read") else ""
 
 
 def check_consumer_from(node: str, shell: Any, action_url: str, received: Any) -> None:
@@ -108,10 +119,7 @@ def check_consumer_from(node: str, shell: Any, action_url: str, received: Any) -
                        "reason_data": {"type": "event", "event": {
                            "event_type": "preflight", "traits": []}}})
     started = time.monotonic()
-    stdin, stdout = shell.stream(_POST_FROM_NODE % shlex.quote(action_url))
-    stdin.write(body)
-    stdin.close()
-    said = stdout.read().decode("utf-8", "replace").strip() if hasattr(stdout, "read") else ""
+    said = request_from_node(shell, "POST", action_url, body)
     if said != "200":
         raise PreflightError("the consumer at %s is not reached from %s (where Aodh's notifier "
                              "runs): %s; set DOCTOR_CONSUMER_URL to an address that node "
@@ -123,6 +131,23 @@ def check_consumer_from(node: str, shell: Any, action_url: str, received: Any) -
     received.clear()
     LOG.info("preflight: the consumer at %s answers a POST sent from %s, the node of Aodh's "
              "notifier (%.0f ms)", action_url, node, (time.monotonic() - started) * 1000)
+
+
+def check_inspector_from(node: str, shell: Any, inspector_url: str) -> float:
+    """The inspector's health (``GET /``) asked from ``node``, where a monitor reports
+    from, over the open SSH ``shell``; the error names the URL, the node and what it saw.
+    Returns the milliseconds it took."""
+    started = time.monotonic()
+    said = request_from_node(shell, "GET", inspector_url.rstrip("/") + "/")
+    if said != "200":
+        raise PreflightError("the inspector at %s is not reached from %s (where a monitor "
+                             "reports from): %s; set DOCTOR_INSPECTOR_URL to an address that "
+                             "node reaches, or DOCTOR_INSPECTOR_TUNNEL=true"
+                             % (inspector_url, node, said or "no answer"))
+    took = (time.monotonic() - started) * 1000
+    LOG.info("preflight: the inspector at %s answers a request sent from %s, where a monitor "
+             "reports from (%.0f ms)", inspector_url, node, took)
+    return took
 
 
 LAB_MAX_CACHE_TTL_S = 10

@@ -1,11 +1,16 @@
-"""Where a cloud service can reach the runner: the consumer's URL given to Aodh.
+"""Where a node can reach the runner: the consumer's URL given to Aodh, the inspector's
+given to monitors that run on the cloud's nodes.
 
-Aodh's notifier posts the alarm from its own node, so the URL must be one that node can
-reach: by default the runner's own address on the route to that node (what the kernel
-would use as the source address to talk to it), bound and advertised; or an explicit
-``DOCTOR_CONSUMER_URL`` (a NAT, a proxy, a tunnel's far end) with its own bind address
-(``DOCTOR_CONSUMER_BIND``). A loopback URL is never handed to a cloud service unless the
-notifier's node is the runner itself.
+Aodh's notifier posts the alarm from its own node, and a monitor on a compute host (the
+collectd kind) reports from that host, so each URL must be one that node can reach: by
+default the runner's own address on the route to that node (what the kernel would use as
+the source address to talk to it), bound and advertised; or an explicit URL
+(``DOCTOR_CONSUMER_URL``, ``DOCTOR_INSPECTOR_URL``: a NAT, a proxy, a tunnel's far end)
+with its own bind address (``DOCTOR_CONSUMER_BIND``, ``DOCTOR_INSPECTOR_BIND``); or a
+reverse SSH tunnel from that node (``DOCTOR_CONSUMER_TUNNEL``,
+``DOCTOR_INSPECTOR_TUNNEL``). A loopback URL is never handed to a node unless the node is
+the runner itself (or its end of a tunnel). Each URL is proved by a request sent from the
+node itself, over SSH, before the run changes anything.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import ipaddress
 import logging
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,8 +60,26 @@ def is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Callback:
+    """A runner service that nodes call back, by the names of its settings."""
+
+    what: str          # "the consumer", "the inspector"
+    caller: str        # who calls it: "Aodh's notifier", "the monitor"
+    url_option: str    # DOCTOR_CONSUMER_URL
+    bind_option: str   # DOCTOR_CONSUMER_BIND
+    tunnel_option: str  # DOCTOR_CONSUMER_TUNNEL
+    path: str = ""
+
+
+CONSUMER = Callback("the consumer", "Aodh's notifier", "DOCTOR_CONSUMER_URL",
+                    "DOCTOR_CONSUMER_BIND", "DOCTOR_CONSUMER_TUNNEL", "/failure")
+INSPECTOR = Callback("the inspector", "the monitor", "DOCTOR_INSPECTOR_URL",
+                     "DOCTOR_INSPECTOR_BIND", "DOCTOR_INSPECTOR_TUNNEL")
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """Where the consumer listens and the URL the cloud is given."""
+    """Where a runner service listens and the URL a node is given."""
 
     bind: str
     url: str
@@ -67,29 +91,36 @@ class Endpoint:
         return _url(self.host, port, urlsplit(self.url).path) if self.host else self.url
 
 
-def consumer_endpoint(notifier: str | None, port: int, bind: str | None = None,
-                      explicit_url: str | None = None, path: str = "/failure") -> Endpoint:
-    """The consumer's bind address and advertised URL for a notifier at ``notifier``."""
+def callback_endpoint(callback: Callback, node: str | None, port: int,
+                      bind: str | None = None, explicit_url: str | None = None) -> Endpoint:
+    """``callback``'s bind address and the URL given to the caller at ``node``."""
+    path = callback.path
     if explicit_url:
         parts = urlsplit(explicit_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ReachError("DOCTOR_CONSUMER_URL = %r is not an http(s) URL with a host"
-                             % explicit_url)
-        return Endpoint(bind or "0.0.0.0", explicit_url, "DOCTOR_CONSUMER_URL")
-    if not notifier:
+            raise ReachError("%s = %r is not an http(s) URL with a host"
+                             % (callback.url_option, explicit_url))
+        return Endpoint(bind or "0.0.0.0", explicit_url, callback.url_option)
+    if not node:
         if bind:
-            return Endpoint(bind, _url(bind, port, path), "DOCTOR_CONSUMER_BIND", bind)
-        raise ReachError("the node that runs Aodh's notifier is not known, so no address "
-                         "of the runner can be chosen for it; set DOCTOR_CONSUMER_URL")
-    address = source_address(notifier)
-    if is_loopback(address) and not is_loopback(notifier):
-        raise ReachError("the route from the runner to %s leaves from loopback (%s); set "
-                         "DOCTOR_CONSUMER_URL" % (notifier, address))
+            return Endpoint(bind, _url(bind, port, path), callback.bind_option, bind)
+        raise ReachError("the node that runs %s is not known, so no address of the runner "
+                         "can be chosen for it; set %s" % (callback.caller, callback.url_option))
+    address = source_address(node)
+    if is_loopback(address) and not is_loopback(node):
+        raise ReachError("the route from the runner to %s leaves from loopback (%s); set %s"
+                         % (node, address, callback.url_option))
     if bind and bind not in ("0.0.0.0", "::", address):
-        LOG.warning("DOCTOR_CONSUMER_BIND=%s is not the runner's address toward %s (%s): "
-                    "Aodh is given %s", bind, notifier, address, address)
+        LOG.warning("%s=%s is not the runner's address toward %s (%s): %s is given %s",
+                    callback.bind_option, bind, node, address, callback.caller, address)
     return Endpoint(bind or address, _url(address, port, path),
-                    "the runner's address on the route to %s" % notifier, address)
+                    "the runner's address on the route to %s" % node, address)
+
+
+def consumer_endpoint(notifier: str | None, port: int, bind: str | None = None,
+                      explicit_url: str | None = None) -> Endpoint:
+    """The consumer's bind address and advertised URL for a notifier at ``notifier``."""
+    return callback_endpoint(CONSUMER, notifier, port, bind, explicit_url)
 
 
 def _url(host: str, port: int, path: str) -> str:
@@ -205,3 +236,45 @@ def start_consumer(settings: Any, env: Any, cleanup: Any) -> Any:
         LOG.warning("preflight: the consumer's URL was checked from the runner only (no SSH to "
                     "the node of Aodh's notifier)")
     return server
+
+
+def inspector_urls(settings: Any, cleanup: Any, start_server: Any,
+                   nodes: Sequence[SshTarget]) -> tuple[Any, dict[str, str]]:
+    """Start the inspector's HTTP server (``start_server(bind)`` -> a started server with
+    ``port`` and ``url``) where the monitors reach it, and the URL each monitor's node is
+    given ({node: URL}).
+
+    With no monitor on a node (the sample monitor runs on the runner) it listens on
+    ``DOCTOR_INSPECTOR_BIND`` (loopback by default). With monitors on nodes: on the
+    runner's address toward the first node (or ``DOCTOR_INSPECTOR_URL`` /
+    ``DOCTOR_INSPECTOR_BIND``), or, with ``DOCTOR_INSPECTOR_TUNNEL=true``, on loopback with
+    a reverse SSH tunnel from each node. Every node's URL is proved by a request sent from
+    that node."""
+    from doctor_tests import preflight
+
+    if not nodes:
+        server = start_server(settings.inspector_bind or "127.0.0.1")
+        return server, {}
+    urls: dict[str, str] = {}
+    if settings.inspector_tunnel:
+        server = start_server("127.0.0.1")
+        for node in nodes:
+            tunnel = ReverseTunnel(node, "127.0.0.1", server.port)
+            cleanup.add("reverse tunnel from %s" % node.host, tunnel.close)
+            urls[node.host] = _url("127.0.0.1", tunnel.open(), INSPECTOR.path)
+        why = "reverse SSH tunnels from %s" % ", ".join(n.host for n in nodes)
+    else:
+        where = callback_endpoint(INSPECTOR, nodes[0].address, settings.inspector_port,
+                                  settings.inspector_bind, settings.inspector_advertise_url)
+        server = start_server(where.bind)
+        urls = dict.fromkeys((n.host for n in nodes), where.for_port(server.port))
+        why = where.why
+    LOG.info("inspector on port %d; the monitors on %s are given %s (%s)", server.port,
+             ", ".join(urls), ", ".join(sorted(set(urls.values()))), why)
+    for node in nodes:
+        shell = HostShell(node)
+        try:
+            preflight.check_inspector_from(node.host, shell, urls[node.host])
+        finally:
+            shell.close()
+    return server, urls

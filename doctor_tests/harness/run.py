@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from doctor_tests.config import Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault, SshError, SshTarget
 from doctor_tests.harness.env import CloudEnv, measure_clock
+from doctor_tests.harness.reach import inspector_urls
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
@@ -66,11 +67,13 @@ def service_back(admin: Connection, host: str, timeout: float) -> None:
 
 
 def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids: Iterable[str],
+                    monitor_nodes: Sequence[SshTarget] = (),
                     **options: Any) -> tuple[Inspector, InspectorServer]:
-    """The sample inspector and its HTTP server, started (their stops registered first);
-    returns once its index holds ``server_ids`` on ``host``. ``options`` go to the
-    Inspector (``concurrency``, ``strategy`` and ``shortcut_pace`` default to the
-    settings')."""
+    """The sample inspector and its HTTP server, started (their stops registered first)
+    where the monitors reach it: on the runner, or from ``monitor_nodes`` (the URL each is
+    given in ``server.node_urls``, proved from the node); returns once its index holds
+    ``server_ids`` on ``host``. ``options`` go to the Inspector (``concurrency``,
+    ``strategy`` and ``shortcut_pace`` default to the settings')."""
     options.setdefault("concurrency", settings.inspector_concurrency)
     options.setdefault("strategy", settings.inspector_strategy)
     options.setdefault("shortcut_pace", settings.inspector_shortcut_pace)
@@ -78,9 +81,15 @@ def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids:
     inspector = Inspector(backend, **options)
     cleanup.add("inspector", inspector.stop)
     inspector.start()
-    server = InspectorServer(inspector, settings.inspector_bind, settings.inspector_port)
-    cleanup.add("inspector HTTP server", server.stop)
-    server.start()
+
+    def serve(bind: str) -> InspectorServer:
+        server = InspectorServer(inspector, bind, settings.inspector_port)
+        cleanup.add("inspector HTTP server", server.stop)
+        server.start()
+        return server
+
+    server, urls = inspector_urls(settings, cleanup, serve, monitor_nodes)
+    server.node_urls = urls
     ids = set(server_ids)
 
     def indexed() -> bool:

@@ -149,3 +149,5 @@ class InspectorServer(BackgroundHTTPServer):
     ) -> None:
         super().__init__(InspectorHandler, _Context(inspector, auth), bind, port, "inspector")
         self.inspector = inspector
+        # the URL each node running a monitor is given (doctor_tests.harness.reach)
+        self.node_urls: dict[str, str] = {}

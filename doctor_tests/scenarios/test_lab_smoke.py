@@ -530,3 +530,35 @@ def test_a_reverse_tunnel_reaches_the_consumer_from_a_node(fault_host: str,
             shell.close()
         tunnel.close()
         server.stop()
+
+
+@pytest.mark.parametrize("tunnel", [False, True], ids=["routed", "tunnel"])
+def test_the_inspector_is_reached_from_the_nodes_where_monitors_run(
+        cleanups: Cleanup, settings: Settings, tunnel: bool) -> None:
+    """A monitor on a compute host (the collectd kind) reports from that host: the inspector
+    listens where every such node reaches it (the runner's address toward them, or a
+    reverse SSH tunnel from each), each node's URL proved by a request sent from it; a URL
+    a node cannot reach fails naming the URL and the node."""
+    import dataclasses
+
+    from doctor_tests.harness.run import start_inspector
+
+    env = LabEnv(settings)
+    nodes = [env.ssh_target(h.name) for h in lab.hosts()]
+    chosen = dataclasses.replace(settings, inspector_port=0, inspector_tunnel=tunnel)
+    _, server = start_inspector(chosen, cleanups, nodes[0].host, [], monitor_nodes=nodes)
+    assert set(server.node_urls) == {n.host for n in nodes}
+    for node in nodes:
+        url = server.node_urls[node.host]
+        if tunnel:
+            assert url.startswith("http://127.0.0.1:"), url  # the node's own end
+        else:  # the runner's address on the bridge, where it listens (not loopback)
+            assert url == "http://%s:%d" % (reach.source_address(node.address), server.port)
+            assert server.url == url
+    shell = HostShell(nodes[0])
+    try:
+        with pytest.raises(preflight.PreflightError, match=nodes[0].host) as err:
+            preflight.check_inspector_from(nodes[0].host, shell, "http://127.0.0.1:9")
+        assert "http://127.0.0.1:9" in str(err.value)
+    finally:
+        shell.close()

@@ -41,7 +41,7 @@ def test_defaults() -> None:
     assert s.results_dir == Path("results")
     assert s.fault_duration_s == 20.0
     assert (s.monitor_interval_s, s.monitor_timeout_s, s.monitor_misses) == (0.01, 0.05, 3)
-    assert (s.inspector_bind, s.inspector_port) == ("127.0.0.1", 12345)
+    assert (s.inspector_bind, s.inspector_port) == (None, 12345)  # loopback, or derived
     assert (s.consumer_bind, s.consumer_port) == (None, 12346)
     assert s.inspector_concurrency == 16
     assert s.installer_ip is None and s.ssh_key is None and s.test_db_url is None

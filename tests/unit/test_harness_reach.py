@@ -74,3 +74,35 @@ def test_a_tunnel_needs_ssh_to_the_notifiers_node() -> None:
         start_consumer(Settings(consumer_port=0, consumer_tunnel=True), FakeEnv("10.0.0.1"),
                        stack)
     stack.run()
+
+
+def test_the_inspectors_endpoint_names_its_own_settings() -> None:
+    from doctor_tests.harness.reach import INSPECTOR, callback_endpoint
+
+    with pytest.raises(ReachError, match="DOCTOR_INSPECTOR_URL"):
+        callback_endpoint(INSPECTOR, "127.0.0.1", 1, None, "ftp://x/")
+    with pytest.raises(ReachError, match="the monitor.*DOCTOR_INSPECTOR_URL"):
+        callback_endpoint(INSPECTOR, None, 1)
+    where = callback_endpoint(INSPECTOR, "127.0.0.1", 12345)
+    assert where.url == "http://127.0.0.1:12345" and where.for_port(4242) == \
+        "http://127.0.0.1:4242"
+
+
+def test_without_monitors_on_nodes_the_inspector_listens_on_the_bind_setting() -> None:
+    from doctor_tests.cleanup import Cleanup
+    from doctor_tests.config import Settings
+    from doctor_tests.harness.reach import inspector_urls
+
+    binds: list[str] = []
+
+    class Server:
+        port = 4242
+
+    def start(bind: str) -> Server:
+        binds.append(bind)
+        return Server()
+
+    stack = Cleanup()
+    assert inspector_urls(Settings(), stack, start, [])[1] == {}
+    inspector_urls(Settings(inspector_bind="10.0.0.9"), stack, start, [])
+    assert binds == ["127.0.0.1", "10.0.0.9"]
