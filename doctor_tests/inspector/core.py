@@ -13,8 +13,9 @@ A round runs in stages, each starting when the one before has finished; the
 alarms wait for the servers, and Neutron's updates would compete with Nova's resets for
 the controller's CPU):
 
-- ``service_first`` (default): the force-down alone, on a lane of its own (never queued
-  behind another round's resets), then the resets;
+- ``service_first`` (default): the force-down first, on a lane of its own (never queued
+  behind another round's resets), with only ``SERVICE_OVERLAP`` resets beside it until it
+  has returned (at most ``SERVICE_WAIT_S``), then the resets at the pool's concurrency;
 - ``parallel``: the force-down and the resets together on the pool;
 - ``at_once``: the predecessor's design, the force-down and every reset each on a thread
   of its own at once, without a bound (for comparison in the benchmark).
@@ -58,7 +59,9 @@ STRATEGIES = ("service_first", "parallel", "at_once")
 DEFAULT_STRATEGY = "service_first"
 #: resets in flight at most after the shortcut's notifications (see the module's docstring)
 DEFAULT_SHORTCUT_PACE = 2
-#: the longest the resets wait for the force-down (service_first); it takes ~30 ms alone
+#: service_first: resets in flight beside the force-down until it has returned, and the
+#: longest they are held to that (the force-down alone takes tens of ms)
+SERVICE_OVERLAP = 2
 SERVICE_WAIT_S = 1.0
 MAX_RECORDS = 10_000
 
@@ -82,9 +85,12 @@ class Stage:
     actions: tuple[Action, ...]
     limit: int = 0
     lane: bool = False
-    #: the next stage starts after this long even if this one has not finished (a hung
+    #: the next stage runs fully after this long even if this one has not finished (a hung
     #: force-down must not hold the resets back); None: only when it has finished
     max_wait_s: float | None = None
+    #: > 0: this stage starts together with the one before, at most this many in flight
+    #: until that one has finished, then up to ``limit``
+    overlap: int = 0
 
 
 class Inspector:
@@ -267,7 +273,7 @@ class Inspector:
         limit = min(self.concurrency, self.shortcut_pace) if shortcut else self.concurrency
         if self.strategy == "service_first":
             stages.append(Stage(tuple(calls), limit=1, lane=True, max_wait_s=SERVICE_WAIT_S))
-            stages.append(Stage(resets, limit=limit))
+            stages.append(Stage(resets, limit=limit, overlap=min(SERVICE_OVERLAP, limit)))
         elif self.strategy == "parallel":
             stages.append(Stage(tuple(calls) + resets, limit=limit))
         else:  # at_once
@@ -282,60 +288,7 @@ class Inspector:
             record.complete(self._clock())
             return
         record.expect(sum(len(stage.actions) for stage in stages))
-        self._start_stage(record, stages, 0)
-
-    def _start_stage(self, record: EventRecord, stages: list[Stage], number: int) -> None:
-        """Start stage ``number``; when its last action has finished, the next one starts."""
-        if number == len(stages):
-            return
-        stage = stages[number]
-        waiting = deque(stage.actions)
-        left = [len(waiting)]
-        advanced = [False]
-        lock = threading.Lock()
-        executor: Executor
-        if stage.limit == 0:  # a thread per action, no bound (the predecessor's design)
-            executor = ThreadPoolExecutor(max_workers=len(waiting),
-                                          thread_name_prefix="inspector-at-once")
-        else:
-            executor = self._lane if stage.lane else self._pool
-
-        def launch() -> None:
-            with lock:
-                if not waiting:
-                    return
-                action = waiting.popleft()
-            executor.submit(self._run, record, action, one_done)
-
-        def advance(why: str | None = None) -> None:
-            with lock:
-                if advanced[0]:
-                    return
-                advanced[0] = True
-            if why:
-                LOG.warning("host %s: %s", record.host, why)
-            self._start_stage(record, stages, number + 1)
-
-        def one_done() -> None:
-            with lock:
-                left[0] -= 1
-                last = left[0] == 0
-            if not last:
-                launch()
-                return
-            if stage.limit == 0:
-                executor.shutdown(wait=False)
-            advance()
-
-        if stage.max_wait_s is not None and number + 1 < len(stages):
-            timer = threading.Timer(stage.max_wait_s, advance, args=(
-                "%s still running after %.1f s; the next calls start anyway"
-                % (", ".join(a[0] for a in stage.actions), stage.max_wait_s),))
-            timer.daemon = True
-            timer.start()
-            record.on_done(timer.cancel)
-        for _ in range(len(waiting) if stage.limit == 0 else min(stage.limit, len(waiting))):
-            launch()
+        _Round(self, record, stages).start()
 
     def _run(self, record: EventRecord, action: Action,
              then: Callable[[], None] | None = None) -> None:
@@ -382,3 +335,106 @@ class Inspector:
             "uptime_s": round(now - self.started_at, 3),
             "backend": self.backend.describe(),
         }
+
+
+class _Round:
+    """The stages of one round in flight. A stage is *released* once its own actions have
+    finished and the stage before it is released (or its ``max_wait_s`` has passed): the
+    next stage then runs at its full limit (it may have started earlier, beside it, with
+    ``overlap`` actions in flight)."""
+
+    def __init__(self, inspector: Inspector, record: EventRecord, stages: list[Stage]) -> None:
+        self.inspector, self.record, self.stages = inspector, record, stages
+        count = len(stages)
+        self.waiting = [deque(stage.actions) for stage in stages]
+        self.left = [len(stage.actions) for stage in stages]
+        self.in_flight = [0] * count
+        self.limit: list[int | None] = [None] * count  # None: not started yet
+        self.released = [False] * count
+        self.executors: list[Executor | None] = [None] * count
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        self._open(0, self.stages[0].limit)
+
+    def _open(self, number: int, limit: int) -> None:
+        """Start stage ``number`` at ``limit`` in flight, or raise its limit to that."""
+        stage = self.stages[number]
+        unbounded = limit == 0
+        with self.lock:
+            first = self.limit[number] is None
+            if first:
+                if unbounded:  # a thread per action, no bound (the predecessor's design)
+                    self.executors[number] = ThreadPoolExecutor(
+                        max_workers=len(stage.actions), thread_name_prefix="inspector-at-once")
+                else:
+                    pool = self.inspector._lane if stage.lane else self.inspector._pool
+                    self.executors[number] = pool
+            wanted = len(stage.actions) if unbounded else limit
+            self.limit[number] = max(self.limit[number] or 0, wanted)
+        self._pump(number)
+        if not first:
+            return
+        after = number + 1
+        if after < len(self.stages):
+            if self.stages[after].overlap:
+                self._open(after, self.stages[after].overlap)
+            if stage.max_wait_s is not None:
+                timer = threading.Timer(stage.max_wait_s, self._late, args=(number,))
+                timer.daemon = True
+                timer.start()
+                self.record.on_done(timer.cancel)
+
+    def _pump(self, number: int) -> None:
+        launch = []
+        with self.lock:
+            limit = self.limit[number] or 0
+            while self.waiting[number] and self.in_flight[number] < limit:
+                launch.append(self.waiting[number].popleft())
+                self.in_flight[number] += 1
+            executor = self.executors[number]
+        assert executor is not None
+        for action in launch:
+            executor.submit(self.inspector._run, self.record, action,
+                            partial(self._one_done, number))
+
+    def _one_done(self, number: int) -> None:
+        with self.lock:
+            self.in_flight[number] -= 1
+            self.left[number] -= 1
+            finished = self.left[number] == 0
+        if not finished:
+            self._pump(number)
+            return
+        if self.stages[number].limit == 0:
+            executor = self.executors[number]
+            assert executor is not None
+            executor.shutdown(wait=False)
+        self._release_if_due(number)
+
+    def _release_if_due(self, number: int) -> None:
+        with self.lock:
+            due = (self.left[number] == 0 and not self.released[number]
+                   and (number == 0 or self.released[number - 1]))
+        if due:
+            self._release(number)
+
+    def _late(self, number: int) -> None:
+        with self.lock:
+            if self.released[number]:
+                return
+        LOG.warning("host %s: %s still running after %.1f s; the next calls go ahead",
+                    self.record.host, ", ".join(a[0] for a in self.stages[number].actions),
+                    self.stages[number].max_wait_s or 0.0)
+        self._release(number)
+
+    def _release(self, number: int) -> None:
+        with self.lock:
+            if self.released[number]:
+                return
+            self.released[number] = True
+        after = number + 1
+        if after < len(self.stages):
+            self._open(after, self.stages[after].limit)
+            self._release_if_due(after)
+

@@ -183,7 +183,10 @@ def test_actions_run_in_parallel_up_to_the_concurrency(concurrency: int) -> None
         assert record.wait(30)
     finally:
         insp.stop()
-    assert cloud.max_in_flight == concurrency  # never more, and the pool was used fully
+    resets = cloud.calls_named("reset_server_error")
+    # the pool's resets never more, and used fully; the force-down goes beside them
+    assert _in_flight_during(resets, 0, float("inf")) == concurrency
+    assert cloud.max_in_flight <= concurrency + 1
     assert len(cloud.action_calls()) == 81
     # the service first, then every server before any port (the alarms wait on servers)
     order = [c.name for c in sorted(cloud.action_calls(), key=lambda c: c.started)]
@@ -354,14 +357,33 @@ def _round(cloud: FakeCloud, **options: object) -> dict[str, object]:
         insp.stop()
 
 
-def test_service_first_forces_the_host_down_before_any_reset() -> None:
-    cloud = cloud_with(servers=8, ports=2, delay=0.01)
-    _round(cloud, concurrency=4)  # the default strategy
+def _in_flight_during(calls: list, start: float, end: float) -> int:  # type: ignore[type-arg]
+    """The most calls in flight at once between ``start`` and ``end``."""
+    edges = sorted([(c.started, 1) for c in calls if c.started < end and c.ended > start]
+                   + [(c.ended, -1) for c in calls if c.started < end and c.ended > start])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_service_first_forces_the_host_down_with_few_resets_beside_it() -> None:
+    from doctor_tests.inspector.core import SERVICE_OVERLAP
+
+    cloud = cloud_with(servers=40, ports=2, delay=0.01)
+    cloud.delays["force_down"] = 0.05
+    _round(cloud, concurrency=6)  # the default strategy
     [down] = cloud.calls_named("force_down")
     resets = cloud.calls_named("reset_server_error")
-    assert len(resets) == 8 and min(r.started for r in resets) >= down.ended
     assert down.thread.startswith("inspector-lane")  # not queued in the resets' pool
-    assert cloud.max_in_flight == 4
+    # the first resets go at once, beside it, but only a few while it runs ...
+    assert min(r.started for r in resets) < down.ended
+    assert _in_flight_during(resets, down.started, down.ended) == SERVICE_OVERLAP
+    # ... and the pool's full concurrency once it has returned
+    assert _in_flight_during(resets, down.ended, max(r.ended for r in resets)) == 6
+    ports = cloud.calls_named("set_port_down")
+    assert min(p.started for p in ports) >= max(r.ended for r in resets)
 
 
 def test_parallel_sends_the_force_down_with_the_resets() -> None:
@@ -386,14 +408,16 @@ def test_a_hung_force_down_holds_the_resets_back_for_a_bounded_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from doctor_tests.inspector import core
 
-    monkeypatch.setattr(core, "SERVICE_WAIT_S", 0.2)
-    cloud = cloud_with(servers=3, ports=1)
+    monkeypatch.setattr(core, "SERVICE_WAIT_S", 0.1)
+    cloud = cloud_with(servers=150, ports=1, delay=0.02)
     cloud.delays["force_down"] = 1.5
-    _round(cloud, concurrency=4)
+    _round(cloud, concurrency=8)
     [down] = cloud.calls_named("force_down")
     resets = cloud.calls_named("reset_server_error")
-    first = min(r.started for r in resets)
-    assert down.started + 0.15 <= first < down.ended  # waited its bound, not the whole call
+    # two at a time for its bound, then all eight, while it still hangs
+    assert _in_flight_during(resets, down.started, down.started + 0.08) == core.SERVICE_OVERLAP
+    assert _in_flight_during(resets, down.started + 0.2, down.started + 0.3) == 8
+    assert max(r.ended for r in resets) < down.ended
 
 
 def test_unknown_strategy_and_pace_are_clear_errors() -> None:
