@@ -45,6 +45,15 @@ class LabHost:
     link_up: bool
     #: "controller" (lab-controller-0: the OpenStack services) or "compute"
     role: str = "compute"
+    #: the host's address on the data-plane bridge ("" for a host with no data plane)
+    data_address: str = ""
+    #: its data-plane link (eth1) is up (False also when it has none)
+    data_link_up: bool = False
+
+    @property
+    def links_up(self) -> bool:
+        """Every link the host has is up."""
+        return self.link_up and (self.data_link_up or not self.data_address)
 
 
 def lab_dir() -> Path:
@@ -198,9 +207,13 @@ def all_hosts() -> list[LabHost]:
         if len(fields) < 3:
             continue
         name, address, state = fields[:3]
-        # a lab-net.sh written before the controller had a namespace has no role column
+        # a lab-net.sh written before the controller had a namespace has no role column,
+        # one written before the data plane has no data-plane columns
         role = fields[3] if len(fields) > 3 else "compute"
-        out.append(LabHost(name, address, state != "absent", state == "up", role))
+        data_address = fields[4] if len(fields) > 4 and fields[4] != "-" else ""
+        data_up = len(fields) > 5 and fields[5] == "up"
+        out.append(LabHost(name, address, state != "absent", state == "up", role,
+                           data_address, data_up))
     return out
 
 
@@ -215,8 +228,8 @@ def controller() -> LabHost | None:
 
 
 def links_up() -> None:
-    """Bring every lab host's link up (from this machine, through the namespaces: the lab's
-    out-of-band console)."""
+    """Bring every link of every lab host up, management and data plane (from this machine,
+    through the namespaces: the lab's out-of-band console)."""
     script = lab_dir() / "bin" / "lab-net.sh"
     subprocess.run([str(script), "up"], check=True, capture_output=True, timeout=60)
 
@@ -262,10 +275,16 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
     for h in all_hosts():
         pinged = h.link_up and ping(h.address)
         ssh = h.link_up and tcp_open(h.address, 22)
+        data = "-"
+        if h.data_address:
+            data_pinged = h.data_link_up and ping(h.data_address)
+            healthy &= data_pinged
+            data = "%s %s%s" % (h.data_address, "up" if h.data_link_up else "DOWN",
+                                "" if data_pinged else " (no ping)")
         healthy &= h.namespace and h.link_up and pinged and ssh
         host_rows.append([h.name, h.address, "yes" if h.namespace else "no",
                           "up" if h.link_up else "DOWN", "yes" if pinged else "no",
-                          "yes" if ssh else "no"])
+                          "yes" if ssh else "no", data])
     if not host_rows:
         healthy = False
     return svc_rows, host_rows, healthy

@@ -56,6 +56,10 @@ class CloudEnv(Protocol):
 
     def restore_link(self, host: str) -> None: ...
 
+    def dataplane_address(self, host: str) -> str:
+        """The host's data-plane address ("" when the cloud's layout names none)."""
+        ...
+
     def event_alarm_cache_ttl(self) -> int | None: ...
 
     def bus_url(self) -> str | None: ...
@@ -131,6 +135,14 @@ class InstallerEnv:
         except (InstallerError, PlaybookFailed) as exc:
             raise CloudFactsError(str(exc)) from exc
         return dataclasses.replace(target, user=user) if user else target
+
+    def dataplane_address(self, host: str) -> str:
+        """``host``'s address on the data-plane network ("" when the layout names none:
+        the data-plane faults and probes need it)."""
+        try:
+            return self.installer.dataplane_address_of(host)
+        except (InstallerError, PlaybookFailed) as exc:
+            raise CloudFactsError(str(exc)) from exc
 
     def console_link_up(self, host: str) -> bool:
         """Run the inventory's ``doctor_console_link_up`` on the runner for ``host`` (an
@@ -365,7 +377,7 @@ class LabEnv(InstallerEnv):
 
     def restore_links(self) -> list[str]:
         """Bring up the link of every lab host a killed run left down; says which."""
-        down = [h.name for h in lab.all_hosts() if h.namespace and not h.link_up]
+        down = [h.name for h in lab.all_hosts() if h.namespace and not h.links_up]
         if down:
             lab.links_up()
         return ["link of %s up again" % name for name in down]
