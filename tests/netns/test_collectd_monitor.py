@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
@@ -31,7 +32,7 @@ from doctor_tests.monitor.collectd import CollectdMonitor
 from doctor_tests.paths import data_root
 from doctor_tests.waiting import wait_until
 
-from conftest import NetnsHost  # tests/netns/conftest.py (rootdir-relative import)
+NetnsHost = Any  # tests/netns/conftest.py's NetnsHost (the netns_host fixture)
 
 COLLECTD = "/usr/sbin/collectd"
 INTERVAL = 0.05
