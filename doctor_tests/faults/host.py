@@ -43,7 +43,8 @@ NO_DEVICE = 3
 def links_script(fault_id: str, addresses: Sequence[str], down_s: float, sudo: str,
                  cycles: int = 1, up_s: float = 0.0, start_at: float | None = None) -> str:
     """The host-side command: find the device of each address, the privilege check on each
-    (changes nothing), then in the background (its pid printed): wait for ``start_at``, T00,
+    (changes nothing), print the devices, then in the background (its pid printed on the
+    next line): wait for ``start_at``, T00,
     every device down (status, stderr and each link's state right after recorded), hold
     ``down_s``, every device up; ``cycles`` times, ``up_s`` apart."""
     state = "/tmp/doctor-fault-%s" % fault_id
@@ -79,7 +80,7 @@ def links_script(fault_id: str, addresses: Sequence[str], down_s: float, sudo: s
         " for d in $devs; do %(sudo)sip link set dev \"$d\" up 2> %(state)s.check"
         " || { cat %(state)s.check >&2; exit %(check)d; }; done;"
         " cat > %(state)s.sh <<'DOCTOR_FAULT_EOF'\n%(body)s\nDOCTOR_FAULT_EOF\n"
-        "nohup setsid sh %(state)s.sh > /dev/null 2>&1 < /dev/null & echo $!"
+        "echo $devs; nohup setsid sh %(state)s.sh > /dev/null 2>&1 < /dev/null & echo $!"
     ) % {"find": find, "state": state, "sudo": sudo, "check": PRIVILEGE_CHECK_FAILED,
          "body": body}
 
@@ -131,6 +132,7 @@ class LinksFault:
     shell_factory: Callable[[SshTarget], HostShell] = HostShell
     fault_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     host_pid: str = ""
+    devices: tuple[str, ...] = ()  # the host's devices of ``addresses``
     attempted: bool = False
     injected: bool = False
     restored: bool = False
@@ -167,7 +169,9 @@ class LinksFault:
             raise FaultFailed(self.target.host, self.target.address,
                               "the fault script (find the devices of %s, take them down)"
                               % ", ".join(self.addresses), rc, err or out)
-        self.host_pid = out.strip()
+        lines = out.strip().splitlines()
+        self.devices = tuple(lines[0].split()) if len(lines) == 2 else ()
+        self.host_pid = lines[-1].strip() if lines else ""
         self.injected = True
         LOG.info("fault %s: links of %s (%s) going down %d time(s) for %.3f s (host pid %s)",
                  self.fault_id, self.target.host, ", ".join(self.addresses), self.cycles,
@@ -217,12 +221,12 @@ class LinksFault:
         if not self.attempted or self.restored:
             return
         by_console = self.restore_links() if self.restore_links is not None else False
-        if not by_console and self.reachable_during:
-            devs = "$(cat /tmp/doctor-fault-%s.dev)" % self.fault_id
+        if not by_console and self.reachable_during and self.devices:
             shell = self.shell_factory(self.target)
             try:
                 shell.check("for d in %s; do %sip link set dev \"$d\" up; done"
-                            % (devs, root_prefix(self.target.user)))
+                            % (" ".join(map(shlex.quote, self.devices)),
+                               root_prefix(self.target.user)))
             finally:
                 shell.close()
         timeout = 30.0 if by_console or self.reachable_during else (
