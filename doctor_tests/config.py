@@ -37,6 +37,8 @@ INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "fuel", "kolla")
 # OPNFV installers that are retired: named as such, not as unknown values.
 RETIRED_INSTALLERS = ("daisy", "compass", "joid")
 INSPECTOR_TYPES = ("sample",)
+# upstream's monitor names: sample (ICMP from the runner), collectd (a daemon on the host)
+MONITOR_TYPES = ("sample", "collectd")
 PROFILER_TYPES = ("poc", "none")
 TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "all")
 LOCAL_CLOUD = "doctor-lab"
@@ -70,6 +72,10 @@ class Settings:
     monitor_interval_s: float = 0.01
     monitor_timeout_s: float = 0.05
     monitor_misses: int = 3
+    monitor_type: tuple[str, ...] = ("sample",)  # several run at once: "sample,collectd"
+    collectd_port: int = 12350
+    collectd_interval_s: float = 0.05
+    collectd_misses: int = 4
     inspector_bind: str = "127.0.0.1"
     inspector_port: int = 12345
     consumer_bind: str | None = None  # None: the runner's address toward Aodh's notifier
@@ -182,6 +188,19 @@ def _float(minimum: float, *, exclusive: bool) -> Converter:
     return convert
 
 
+def _monitors(raw: object) -> tuple[str, ...]:
+    """One or more monitor types, comma-separated (or a YAML list), each known."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    allowed = "allowed: %s, or several separated by commas" % ", ".join(MONITOR_TYPES)
+    if not isinstance(items, list | tuple) or not items:
+        raise _Invalid(allowed)
+    names = tuple(str(i).strip() for i in items)
+    if not all(names) or any(n not in MONITOR_TYPES for n in names) or len(set(names)) != len(
+            names):
+        raise _Invalid(allowed)
+    return names
+
+
 def _bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -249,6 +268,7 @@ _FLAG_NAMES = {
     "fault_duration_s": "fault_duration",
     "monitor_interval_s": "monitor_interval",
     "monitor_timeout_s": "monitor_timeout",
+    "collectd_interval_s": "collectd_interval",
 }
 
 _PORT = _int(0, 65535)
@@ -291,6 +311,14 @@ SPECS: tuple[_Spec, ...] = (
         "seconds to wait for each probe's reply",
     ),
     _Spec("monitor_misses", "DOCTOR_MONITOR_MISSES", _int(1), "consecutive misses => host down"),
+    _Spec("monitor_type", "MONITOR_TYPE", _monitors,
+          "monitor(s): sample (ICMP), collectd (heartbeat from the host); comma-separated"),
+    _Spec("collectd_port", "DOCTOR_COLLECTD_PORT", _PORT,
+          "UDP port where the collectd monitor's receiver listens for heartbeats"),
+    _Spec("collectd_interval_s", "DOCTOR_COLLECTD_INTERVAL", _float(0.0, exclusive=True),
+          "seconds between the collectd plugin's heartbeats (as configured on the hosts)"),
+    _Spec("collectd_misses", "DOCTOR_COLLECTD_MISSES", _int(1),
+          "heartbeat intervals without one => host down"),
     _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text, "inspector listen address"),
     _Spec("inspector_port", "DOCTOR_INSPECTOR_PORT", _PORT, "inspector listen port"),
     _Spec("consumer_bind", "DOCTOR_CONSUMER_BIND", _text,

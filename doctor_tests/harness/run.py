@@ -25,6 +25,7 @@ from doctor_tests.harness.env import CloudEnv, measure_clock
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
+from doctor_tests.monitor.registry import HostMonitor, make_monitor
 from doctor_tests.profiler import report
 from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
@@ -104,6 +105,24 @@ def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTa
     return monitor
 
 
+def start_monitors(settings: Settings, cleanup: Cleanup, host: str, address: str,
+                   data_address: str, inspector_url: str) -> dict[str, HostMonitor]:
+    """The monitors MONITOR_TYPE names for ``host``, each started and hearing from the host
+    (their stops registered first); by name, in MONITOR_TYPE's order."""
+    out: dict[str, HostMonitor] = {}
+    for name in settings.monitor_type:
+        monitor = make_monitor(name, settings, host, address, data_address, inspector_url)
+        cleanup.add("%s monitor" % name, monitor.stop)
+        monitor.start()
+        if not monitor.wait_alive(10):
+            raise cloud.CloudError("the %s monitor hears nothing from %s (%s)%s"
+                                   % (name, host, address, "" if name == "sample" else
+                                      ": is collectd running there, sending to this runner's "
+                                      "port %d?" % settings.collectd_port))
+        out[name] = monitor
+    return out
+
+
 @dataclass
 class FaultRun:
     """The state of one scenario run."""
@@ -123,7 +142,8 @@ class FaultRun:
     alarms: dict[str, str] = field(default_factory=dict)      # alarm id -> server id
     ports: list[Any] = field(default_factory=list)
     inspector: Inspector | None = None
-    monitor: Monitor | None = None
+    monitor: HostMonitor | None = None  # the first of MONITOR_TYPE's
+    monitors: dict[str, HostMonitor] = field(default_factory=dict)
     fault: LinkFault | None = None
     bus: BusRecorder | None = None
     down_event: DownEvent | None = None
@@ -178,8 +198,10 @@ class FaultRun:
             options = {"shortcut": True, "bus_url": url}
         self.inspector, server = start_inspector(s, self.cleanup, self.host,
                                                  [srv.id for srv in self.servers], **options)
-        self.monitor = start_monitor(s, self.cleanup, self.host, self.env.ssh_target(self.host),
-                                     server.url)
+        self.monitors = start_monitors(s, self.cleanup, self.host,
+                                       self.env.ssh_target(self.host).address,
+                                       self.env.dataplane_address(self.host), server.url)
+        self.monitor = next(iter(self.monitors.values()))
         if url and s.profiler_type != "none":
             try:
                 bus = BusRecorder(url)
