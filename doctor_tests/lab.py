@@ -23,6 +23,7 @@ import psutil
 import yaml
 
 from doctor_tests import playbook as playbook_runner
+from doctor_tests.monitor import collectd_plugin
 from doctor_tests.paths import data_root
 
 LOG = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
     """
     logdir = lab_dir() / "log" if lab_dir().exists() else Path("/tmp")
     vars_ = dict(extra_vars or {})
+    # Doctor's collectd plugin is a module of this package (a checkout's or a wheel's)
+    vars_.setdefault("doctor_collectd_plugin_src", str(Path(collectd_plugin.__file__)))
     if "DOCTOR_LAB_DIR" in os.environ:
         vars_.setdefault("lab_dir", os.environ["DOCTOR_LAB_DIR"])
     result = playbook_runner.run(
@@ -112,8 +115,8 @@ def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
 
 
 #: What decides the lab's make-up: a change to any of these means the playbook must run.
-FINGERPRINT_PATHS = ("ansible.cfg", "playbooks/lab*.yml", "roles/lab_*", "inventory/local",
-                     "requirements", "plugins")
+FINGERPRINT_PATHS = ("ansible.cfg", "playbooks/lab*.yml", "roles/lab_*", "roles/doctor_collectd",
+                     "inventory/local", "requirements", "plugins")
 
 
 def fingerprint(computes: int | None) -> str:
@@ -130,6 +133,7 @@ def fingerprint(computes: int | None) -> str:
             if "__pycache__" in f.parts:
                 continue
             digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    digest.update(Path(collectd_plugin.__file__).read_bytes())  # installed on every host
     return digest.hexdigest()
 
 
