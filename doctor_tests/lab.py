@@ -238,6 +238,35 @@ def links_up() -> None:
     subprocess.run([str(script), "up"], check=True, capture_output=True, timeout=60)
 
 
+def console(action: str, host: str) -> str:
+    """Run the lab's out-of-band console (``lab-console.sh ACTION HOST``: power-off,
+    power-on, freeze, thaw, pids); its output. Raises :class:`LabError` naming the command."""
+    script = lab_dir() / "bin" / "lab-console.sh"
+    res = subprocess.run([str(script), action, host], capture_output=True, text=True,
+                         timeout=120)
+    if res.returncode != 0:
+        raise LabError("%s %s %s exited %d: %s" % (script, action, host, res.returncode,
+                                                    (res.stderr or res.stdout).strip()))
+    return res.stdout
+
+
+def hosts_to_revive() -> dict[str, str]:
+    """Compute hosts a killed run left frozen (``thaw``) or powered off (``power-on``)."""
+    script = lab_dir() / "bin" / "lab-console.sh"
+    if not script.exists():
+        return {}
+    stopped = {p["name"].split(":", 1)[-1] for p in programs() if p["state"] == "STOPPED"}
+    out: dict[str, str] = {}
+    for h in hosts():
+        if not h.namespace:
+            continue
+        if any(name.endswith("-" + h.name) for name in stopped):
+            out[h.name] = "power-on"
+        elif any(line.split()[1:2] == ["T"] for line in console("pids", h.name).splitlines()):
+            out[h.name] = "thaw"
+    return out
+
+
 def ping(address: str, timeout_s: float = 1.0) -> bool:
     res = subprocess.run(["ping", "-c", "1", "-W", str(max(1, int(timeout_s))), address],
                          capture_output=True, timeout=timeout_s + 5)

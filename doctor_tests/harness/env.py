@@ -388,11 +388,20 @@ class LabEnv(InstallerEnv):
         super().__init__(settings, installer or make_installer(settings))
 
     def restore_links(self) -> list[str]:
-        """Bring up the link of every lab host a killed run left down; says which."""
+        """Bring up the links of every lab host a killed run left down, continue a host it
+        left frozen and power on one it left off (the fault catalogue's hang and power_off);
+        says which."""
+        done = []
+        try:
+            for host, action in lab.hosts_to_revive().items():
+                lab.console(action, host)
+                done.append("%s of %s" % (action, host))
+        except (lab.LabError, OSError, subprocess.TimeoutExpired) as exc:
+            LOG.warning("cannot revive the lab's hosts: %s", exc)
         down = [h.name for h in lab.all_hosts() if h.namespace and not h.links_up]
         if down:
             lab.links_up()
-        return ["link of %s up again" % name for name in down]
+        return done + ["link of %s up again" % name for name in down]
 
 
 def environment(settings: Settings, installer: Installer | None = None) -> CloudEnv:

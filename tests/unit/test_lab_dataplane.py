@@ -60,3 +60,17 @@ def test_the_inventory_puts_the_data_plane_on_its_own_subnet() -> None:
     values = yaml.safe_load((data_root() / "inventory/local/group_vars/all.yml").read_text())
     assert values["lab_dataplane_bridge"] != values["lab_bridge"]
     assert values["lab_dataplane_subnet"] != values["lab_subnet"]
+
+
+def test_a_killed_runs_frozen_or_powered_off_hosts_are_named_for_revival(
+        lab_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_status(lab_dir, STATUS)
+    console = lab_dir / "bin" / "lab-console.sh"
+    console.write_text("#!/bin/sh\n[ \"$1\" = pids ] || exit 9\n"
+                       "[ \"$2\" = lab-compute-1 ] && echo '41 T /usr/sbin/sshd -D'\n"
+                       "echo '42 S collectd'\n")
+    console.chmod(0o755)
+    monkeypatch.setattr(lab, "programs", lambda: [
+        {"name": "computes:nova-compute-lab-compute-0", "state": "STOPPED", "detail": ""},
+        {"name": "computes:sshd-lab-compute-1", "state": "RUNNING", "detail": ""}])
+    assert lab.hosts_to_revive() == {"lab-compute-0": "power-on", "lab-compute-1": "thaw"}
