@@ -29,6 +29,7 @@ from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.fake_backend import FakeCloud
 from doctor_tests.monitor import collectd_plugin
 from doctor_tests.monitor.collectd import CollectdMonitor
+from doctor_tests.monitor.monitor import Monitor
 from doctor_tests.paths import data_root
 from doctor_tests.waiting import wait_until
 
@@ -98,6 +99,50 @@ def parts(netns_host: NetnsHost, tmp_path: Path) -> Iterator[tuple[FakeCloud, In
         print("\ncollectd log:\n" + (tmp_path / "collectd.log").read_text()[-1500:])
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_icmp_monitor_cannot_see_a_hang_and_sees_the_data_plane(netns_host) -> None:
+    """What the second monitor is for: every process of the host frozen, ICMP still
+    answers; the ICMP monitor on the data-plane address sees that link go down."""
+    sleeper = subprocess.Popen(["ip", "netns", "exec", netns_host.name, "sleep", "600"])
+    icmp = Monitor(netns_host.name, netns_host.address, None)
+    data = Monitor(netns_host.name, netns_host.data_address, None, plane="dataplane")
+    icmp.start()
+    data.start()
+    try:
+        assert icmp.wait_alive(5) and data.wait_alive(5)
+        pids = subprocess.run(["ip", "netns", "pids", netns_host.name], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            os.kill(int(pid), signal.SIGSTOP)
+        try:
+            assert icmp.wait_down(1.0) is None  # a second frozen: ICMP never missed
+        finally:
+            for pid in pids:
+                os.kill(int(pid), signal.SIGCONT)
+        times = []
+        for _ in range(ROUNDS):
+            started = time.time()
+            netns_host.link("eth1", "down")
+            event = data.wait_down(5)
+            assert event is not None
+            times.append(event.detected_at - started)
+            netns_host.link("eth1", "up")
+            assert data.wait_up(5)
+        assert not icmp.is_down
+        print("\nICMP monitor (10 ms, 3 misses) on the data-plane address: median %.0f ms (%s)"
+              % (statistics.median(times) * 1000, ", ".join("%.0f" % (t * 1000) for t in times)))
+        assert statistics.median(times) < 0.2
+    finally:
+        icmp.stop()
+        data.stop()
+        sleeper.kill()
+        sleeper.wait()
+
+
 def events(monitor: CollectdMonitor, host: str, kind: str) -> int:
     return len([e for e in monitor.events(host) if e.kind == kind])
 
@@ -118,6 +163,7 @@ def test_collectd_reports_the_data_plane_a_hang_and_the_management_link(
         netns_host: NetnsHost, parts, record_property) -> None:
     cloud, inspector, monitor, collectd_pid = parts
     host = netns_host.name
+    cpu_start, wall_start = cpu_seconds(collectd_pid), time.monotonic()
     figures: dict[str, list[float]] = {"dataplane_down": [], "hang": [], "management_down": []}
 
     for _ in range(ROUNDS):  # (a) the data-plane link, reported over the management link
@@ -156,6 +202,9 @@ def test_collectd_reports_the_data_plane_a_hang_and_the_management_link(
                                                   ", ".join("%.0f" % (v * 1000) for v in values)))
         limit = 0.1 if name == "dataplane_down" else bound
         assert median < limit, (name, values)
+    cpu = (cpu_seconds(collectd_pid) - cpu_start) / (time.monotonic() - wall_start)
+    record_property("collectd_cpu_percent", round(cpu * 100, 2))
     print("\ncollectd monitor detection, %d each (heartbeat %.0f ms, down after %d misses):\n  %s"
-          % (ROUNDS, INTERVAL * 1000, MISSES, "\n  ".join(lines)))
+          "\n  collectd's CPU meanwhile: %.2f %% of a core"
+          % (ROUNDS, INTERVAL * 1000, MISSES, "\n  ".join(lines), cpu * 100))
     assert monitor.rejected == 0 and not monitor.unknown_hosts
