@@ -40,7 +40,12 @@ INSPECTOR_TYPES = ("sample",)
 # upstream's monitor names: sample (ICMP from the runner), collectd (a daemon on the host)
 MONITOR_TYPES = ("sample", "collectd")
 PROFILER_TYPES = ("poc", "none")
-TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "all")
+TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue",
+              "all")
+# the fault catalogue's faults (doctor_tests.faults.catalogue.FAULTS; a unit test keeps
+# the two equal: the catalogue imports nothing from here)
+FAULT_NAMES = ("link_down", "management_down", "power_off", "hang", "data_plane_down",
+               "compute_agent_down", "flap", "two_hosts")
 LOCAL_CLOUD = "doctor-lab"
 
 _TRUE = ("true", "1", "yes")
@@ -76,6 +81,7 @@ class Settings:
     collectd_port: int = 12350
     collectd_interval_s: float = 0.05
     collectd_misses: int = 4
+    faults: tuple[str, ...] = ()  # TEST_CASE=fault_catalogue: these faults (empty: all)
     inspector_bind: str = "127.0.0.1"
     inspector_port: int = 12345
     consumer_bind: str | None = None  # None: the runner's address toward Aodh's notifier
@@ -201,6 +207,18 @@ def _monitors(raw: object) -> tuple[str, ...]:
     return names
 
 
+def _faults(raw: object) -> tuple[str, ...]:
+    """Faults of the catalogue, comma-separated (or a YAML list)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    allowed = "allowed: %s (comma-separated)" % ", ".join(FAULT_NAMES)
+    if not isinstance(items, list | tuple) or not items:
+        raise _Invalid(allowed)
+    names = tuple(str(i).strip() for i in items)
+    if any(n not in FAULT_NAMES for n in names):
+        raise _Invalid(allowed)
+    return names
+
+
 def _bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -319,6 +337,8 @@ SPECS: tuple[_Spec, ...] = (
           "seconds between the collectd plugin's heartbeats (as configured on the hosts)"),
     _Spec("collectd_misses", "DOCTOR_COLLECTD_MISSES", _int(1),
           "heartbeat intervals without one => host down"),
+    _Spec("faults", "DOCTOR_FAULTS", _faults,
+          "TEST_CASE=fault_catalogue: the faults to run, comma-separated (default: all)"),
     _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text, "inspector listen address"),
     _Spec("inspector_port", "DOCTOR_INSPECTOR_PORT", _PORT, "inspector listen port"),
     _Spec("consumer_bind", "DOCTOR_CONSUMER_BIND", _text,

@@ -12,7 +12,7 @@ Each is started for one host as a :class:`HostMonitor`: alive once it hears from
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,38 +85,44 @@ class CollectdHostMonitor:
         return self.receiver.wait_down(self.hostname, timeout)
 
 
-def _sample(settings: Settings, host: str, address: str, data_address: str,
-            inspector_url: str) -> HostMonitor:
-    def icmp(addr: str, plane: str) -> Monitor:
+#: the hosts a run watches: Nova host name -> (management address, data-plane address)
+Watched = Mapping[str, tuple[str, str]]
+
+
+def _sample(settings: Settings, hosts: Watched, inspector_url: str) -> dict[str, HostMonitor]:
+    def icmp(host: str, addr: str, plane: str) -> Monitor:
         return Monitor(host, addr, inspector_url, interval=settings.monitor_interval_s,
                        timeout=settings.monitor_timeout_s, misses=settings.monitor_misses,
                        report_up=False, plane=plane)
 
-    return SampleMonitor(icmp(address, "host"),
-                         icmp(data_address, "dataplane") if data_address else None)
+    return {host: SampleMonitor(icmp(host, address, "host"),
+                                icmp(host, data, "dataplane") if data else None)
+            for host, (address, data) in hosts.items()}
 
 
-def _collectd(settings: Settings, host: str, address: str, data_address: str,
-              inspector_url: str) -> HostMonitor:
-    receiver = CollectdMonitor({host: address}, inspector_url, port=settings.collectd_port,
+def _collectd(settings: Settings, hosts: Watched, inspector_url: str) -> dict[str, HostMonitor]:
+    # one receiver (one UDP port) for every host
+    receiver = CollectdMonitor({host: address for host, (address, _) in hosts.items()},
+                               inspector_url, port=settings.collectd_port,
                                interval=settings.collectd_interval_s,
                                misses=settings.collectd_misses, report_up=False)
-    return CollectdHostMonitor(receiver, host)
+    return {host: CollectdHostMonitor(receiver, host) for host in hosts}
 
 
-MONITORS: dict[str, Callable[[Settings, str, str, str, str], HostMonitor]] = {
+MONITORS: dict[str, Callable[[Settings, Watched, str], dict[str, HostMonitor]]] = {
     "sample": _sample,
     "collectd": _collectd,
 }
 assert tuple(MONITORS) == MONITOR_TYPES
 
 
-def make_monitor(name: str, settings: Settings, host: str, address: str, data_address: str,
-                 inspector_url: str) -> HostMonitor:
-    """The monitor ``name`` for ``host``; an unknown name lists the valid ones."""
+def make_monitors(name: str, settings: Settings, hosts: Watched,
+                  inspector_url: str) -> dict[str, HostMonitor]:
+    """The monitor ``name`` for each of ``hosts`` (host -> its monitor); an unknown name
+    lists the valid ones."""
     try:
         factory = MONITORS[name]
     except KeyError:
         raise MonitorConfigError("unknown monitor type %r (MONITOR_TYPE); valid: %s"
                                  % (name, ", ".join(MONITORS))) from None
-    return factory(settings, host, address, data_address, inspector_url)
+    return factory(settings, hosts, inspector_url)

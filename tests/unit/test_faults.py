@@ -254,3 +254,12 @@ def test_restore_over_ssh_when_the_management_link_stays_up(stand_ins, tmp_path:
                                                         ("eth8", "up")]
     fault.restore()  # twice is fine
     assert len(calls(tmp_path)) == 3
+
+
+def test_the_settings_know_the_catalogues_faults_and_refuse_others() -> None:
+    from doctor_tests.config import FAULT_NAMES, ConfigError, load_settings
+
+    assert FAULT_NAMES == tuple(FAULTS)
+    assert load_settings(env={"DOCTOR_FAULTS": "hang,flap"}).faults == ("hang", "flap")
+    with pytest.raises(ConfigError, match=r"DOCTOR_FAULTS .*allowed: link_down"):
+        load_settings(env={"DOCTOR_FAULTS": "reboot"})

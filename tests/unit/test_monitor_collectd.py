@@ -21,7 +21,7 @@ from doctor_tests.monitor.heartbeat import (
     parse_heartbeat,
 )
 from doctor_tests.monitor.monitor import MonitorConfigError
-from doctor_tests.monitor.registry import MONITORS, make_monitor
+from doctor_tests.monitor.registry import MONITORS, make_monitors
 from doctor_tests.waiting import wait_until
 
 CONF = [("Host", ["compute-0"]), ("Receiver", ["127.0.0.1:12350"]), ("Interval", [0.05]),
@@ -167,10 +167,14 @@ def test_monitor_type_takes_upstreams_names_one_or_both() -> None:
 
 def test_the_registry_builds_each_monitor_and_names_the_valid_ones() -> None:
     assert list(MONITORS) == ["sample", "collectd"]
+    url = "http://127.0.0.1:1"
     with pytest.raises(MonitorConfigError, match="valid: sample, collectd"):
-        make_monitor("nagios", Settings(), "h", "10.0.0.1", "", "http://127.0.0.1:1")
-    sample = make_monitor("sample", Settings(), "h", "10.0.0.1", "10.1.0.1",
-                          "http://127.0.0.1:1")
-    assert sample.data_plane is not None and sample.data_plane.plane == "dataplane"  # type: ignore[attr-defined]
-    collectd = make_monitor("collectd", Settings(), "h", "10.0.0.1", "", "http://127.0.0.1:1")
-    assert collectd.receiver.port == 12350  # type: ignore[attr-defined]
+        make_monitors("nagios", Settings(), {"h": ("10.0.0.1", "")}, url)
+    hosts = {"h": ("10.0.0.1", "10.1.0.1"), "g": ("10.0.0.2", "")}
+    sample = make_monitors("sample", Settings(), hosts, url)
+    assert sample["h"].data_plane.plane == "dataplane"  # type: ignore[attr-defined]
+    assert sample["g"].data_plane is None  # type: ignore[attr-defined]
+    collectd = make_monitors("collectd", Settings(), hosts, url)
+    # one receiver, one UDP port, for every host
+    assert collectd["h"].receiver is collectd["g"].receiver  # type: ignore[attr-defined]
+    assert collectd["h"].receiver.port == 12350  # type: ignore[attr-defined]
