@@ -263,3 +263,22 @@ def test_the_settings_know_the_catalogues_faults_and_refuse_others() -> None:
     assert load_settings(env={"DOCTOR_FAULTS": "hang,flap"}).faults == ("hang", "flap")
     with pytest.raises(ConfigError, match=r"DOCTOR_FAULTS .*allowed: link_down"):
         load_settings(env={"DOCTOR_FAULTS": "reboot"})
+
+
+def test_the_bench_matrix_cells_count_detections_and_false_reactions() -> None:
+    from doctor_tests.bench.matrix import applies, cell, table
+
+    assert applies("hang", "collectd") and not applies("hang", "sample")
+    assert applies("flap", "sample") and applies("compute_agent_down", "collectd")
+    ok = {"criteria": "PASS", "details": {"figures": {"detection_ms_collectd_h0": 200.0},
+                                          "checks": [{"name": "absent: alarm for h1",
+                                                      "passed": True}]}}
+    bad = {"criteria": "FAIL", "details": {"figures": {},
+                                           "checks": [{"name": "absent: alarm for h1",
+                                                       "passed": False}]}}
+    c = cell("hang", "collectd", [ok, ok, bad])
+    assert (c["detected"], c["reaction_correct"], c["false_reactions"]) == (2, 2, 1)
+    assert c["detection_p50_ms"] == 200.0
+    quiet = cell("flap", "sample", [ok, bad])
+    assert quiet["detected"] is None and quiet["quiet"] == 1
+    assert "quiet 1/2" in table([quiet]) and "2/3" in table([c])
