@@ -160,7 +160,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     name = args.cloud or os.environ.get("OS_CLOUD") or (
         None if os.environ.get("OS_AUTH_URL") else "doctor-lab")
     if name == "doctor-lab" or (name is None and lab.lab_dir().exists()):
-        hosts = [h.name for h in lab.all_hosts() if h.namespace and not h.link_up]
+        hosts = [h.name for h in lab.all_hosts() if h.namespace and not h.links_up]
         for host in hosts:
             print("%slink of lab host %s up" % ("would bring " if args.dry_run else "brought ",
                                                  host))
@@ -217,7 +217,8 @@ def _lab(args: argparse.Namespace) -> int:
             return 1
         print(tabulate(services, headers=["service", "state", "detail"]))
         print()
-        print(tabulate(hosts, headers=["host", "address", "namespace", "link", "ping", "ssh"]))
+        print(tabulate(hosts, headers=["host", "address", "namespace", "link", "ping", "ssh",
+                                       "data plane"]))
         print()
         mem = lab.memory_rss_mib()
         if mem:

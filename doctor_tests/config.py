@@ -40,8 +40,15 @@ INSPECTOR_TYPES = ("sample",)
 # doctor_tests.inspector.core.STRATEGIES (not imported: the settings load without the
 # inspector's dependencies); a unit test keeps the two the same
 INSPECTOR_STRATEGIES = ("service_first", "parallel", "at_once")
+# upstream's monitor names: sample (ICMP from the runner), collectd (a daemon on the host)
+MONITOR_TYPES = ("sample", "collectd")
 PROFILER_TYPES = ("poc", "none")
-TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "all")
+TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue",
+              "all")
+# the fault catalogue's faults (doctor_tests.faults.catalogue.FAULTS; a unit test keeps
+# the two equal: the catalogue imports nothing from here)
+FAULT_NAMES = ("link_down", "management_down", "power_off", "hang", "data_plane_down",
+               "compute_agent_down", "flap", "two_hosts")
 LOCAL_CLOUD = "doctor-lab"
 
 _TRUE = ("true", "1", "yes")
@@ -73,6 +80,11 @@ class Settings:
     monitor_interval_s: float = 0.01
     monitor_timeout_s: float = 0.05
     monitor_misses: int = 3
+    monitor_type: tuple[str, ...] = ("sample",)  # several run at once: "sample,collectd"
+    collectd_port: int = 12350
+    collectd_interval_s: float = 0.05
+    collectd_misses: int = 4
+    faults: tuple[str, ...] = ()  # TEST_CASE=fault_catalogue: these faults (empty: all)
     inspector_bind: str | None = None  # None: loopback, or toward the monitors' nodes
     inspector_port: int = 12345
     inspector_advertise_url: str | None = None  # given to monitors on nodes instead
@@ -189,6 +201,31 @@ def _float(minimum: float, *, exclusive: bool) -> Converter:
     return convert
 
 
+def _monitors(raw: object) -> tuple[str, ...]:
+    """One or more monitor types, comma-separated (or a YAML list), each known."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    allowed = "allowed: %s, or several separated by commas" % ", ".join(MONITOR_TYPES)
+    if not isinstance(items, list | tuple) or not items:
+        raise _Invalid(allowed)
+    names = tuple(str(i).strip() for i in items)
+    if not all(names) or any(n not in MONITOR_TYPES for n in names) or len(set(names)) != len(
+            names):
+        raise _Invalid(allowed)
+    return names
+
+
+def _faults(raw: object) -> tuple[str, ...]:
+    """Faults of the catalogue, comma-separated (or a YAML list)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    allowed = "allowed: %s (comma-separated)" % ", ".join(FAULT_NAMES)
+    if not isinstance(items, list | tuple) or not items:
+        raise _Invalid(allowed)
+    names = tuple(str(i).strip() for i in items)
+    if any(n not in FAULT_NAMES for n in names):
+        raise _Invalid(allowed)
+    return names
+
+
 def _bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -256,6 +293,7 @@ _FLAG_NAMES = {
     "fault_duration_s": "fault_duration",
     "monitor_interval_s": "monitor_interval",
     "monitor_timeout_s": "monitor_timeout",
+    "collectd_interval_s": "collectd_interval",
 }
 
 _PORT = _int(0, 65535)
@@ -298,6 +336,16 @@ SPECS: tuple[_Spec, ...] = (
         "seconds to wait for each probe's reply",
     ),
     _Spec("monitor_misses", "DOCTOR_MONITOR_MISSES", _int(1), "consecutive misses => host down"),
+    _Spec("monitor_type", "MONITOR_TYPE", _monitors,
+          "monitor(s): sample (ICMP), collectd (heartbeat from the host); comma-separated"),
+    _Spec("collectd_port", "DOCTOR_COLLECTD_PORT", _PORT,
+          "UDP port where the collectd monitor's receiver listens for heartbeats"),
+    _Spec("collectd_interval_s", "DOCTOR_COLLECTD_INTERVAL", _float(0.0, exclusive=True),
+          "seconds between the collectd plugin's heartbeats (as configured on the hosts)"),
+    _Spec("collectd_misses", "DOCTOR_COLLECTD_MISSES", _int(1),
+          "heartbeat intervals without one => host down"),
+    _Spec("faults", "DOCTOR_FAULTS", _faults,
+          "TEST_CASE=fault_catalogue: the faults to run, comma-separated (default: all)"),
     _Spec("inspector_bind", "DOCTOR_INSPECTOR_BIND", _text,
           "inspector listen address (default loopback, or the runner's address toward the "
           "nodes where monitors run)"),

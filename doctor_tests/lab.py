@@ -23,6 +23,7 @@ import psutil
 import yaml
 
 from doctor_tests import playbook as playbook_runner
+from doctor_tests.monitor import collectd_plugin
 from doctor_tests.paths import data_root
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ class LabHost:
     link_up: bool
     #: "controller" (lab-controller-0: the OpenStack services) or "compute"
     role: str = "compute"
+    #: the host's address on the data-plane bridge ("" for a host with no data plane)
+    data_address: str = ""
+    #: its data-plane link (eth1) is up (False also when it has none)
+    data_link_up: bool = False
+
+    @property
+    def links_up(self) -> bool:
+        """Every link the host has is up."""
+        return self.link_up and (self.data_link_up or not self.data_address)
 
 
 def lab_dir() -> Path:
@@ -89,6 +99,8 @@ def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
     """
     logdir = lab_dir() / "log" if lab_dir().exists() else Path("/tmp")
     vars_ = dict(extra_vars or {})
+    # Doctor's collectd plugin is a module of this package (a checkout's or a wheel's)
+    vars_.setdefault("doctor_collectd_plugin_src", str(Path(collectd_plugin.__file__)))
     if "DOCTOR_LAB_DIR" in os.environ:
         vars_.setdefault("lab_dir", os.environ["DOCTOR_LAB_DIR"])
     result = playbook_runner.run(
@@ -103,8 +115,8 @@ def run_playbook(playbook: str, extra_vars: dict[str, object] | None = None,
 
 
 #: What decides the lab's make-up: a change to any of these means the playbook must run.
-FINGERPRINT_PATHS = ("ansible.cfg", "playbooks/lab*.yml", "roles/lab_*", "inventory/local",
-                     "requirements", "plugins")
+FINGERPRINT_PATHS = ("ansible.cfg", "playbooks/lab*.yml", "roles/lab_*", "roles/doctor_collectd",
+                     "inventory/local", "requirements", "plugins")
 
 
 def fingerprint(computes: int | None) -> str:
@@ -121,6 +133,7 @@ def fingerprint(computes: int | None) -> str:
             if "__pycache__" in f.parts:
                 continue
             digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    digest.update(Path(collectd_plugin.__file__).read_bytes())  # installed on every host
     return digest.hexdigest()
 
 
@@ -198,9 +211,13 @@ def all_hosts() -> list[LabHost]:
         if len(fields) < 3:
             continue
         name, address, state = fields[:3]
-        # a lab-net.sh written before the controller had a namespace has no role column
+        # a lab-net.sh written before the controller had a namespace has no role column,
+        # one written before the data plane has no data-plane columns
         role = fields[3] if len(fields) > 3 else "compute"
-        out.append(LabHost(name, address, state != "absent", state == "up", role))
+        data_address = fields[4] if len(fields) > 4 and fields[4] != "-" else ""
+        data_up = len(fields) > 5 and fields[5] == "up"
+        out.append(LabHost(name, address, state != "absent", state == "up", role,
+                           data_address, data_up))
     return out
 
 
@@ -215,10 +232,39 @@ def controller() -> LabHost | None:
 
 
 def links_up() -> None:
-    """Bring every lab host's link up (from this machine, through the namespaces: the lab's
-    out-of-band console)."""
+    """Bring every link of every lab host up, management and data plane (from this machine,
+    through the namespaces: the lab's out-of-band console)."""
     script = lab_dir() / "bin" / "lab-net.sh"
     subprocess.run([str(script), "up"], check=True, capture_output=True, timeout=60)
+
+
+def console(action: str, host: str) -> str:
+    """Run the lab's out-of-band console (``lab-console.sh ACTION HOST``: power-off,
+    power-on, freeze, thaw, pids); its output. Raises :class:`LabError` naming the command."""
+    script = lab_dir() / "bin" / "lab-console.sh"
+    res = subprocess.run([str(script), action, host], capture_output=True, text=True,
+                         timeout=120)
+    if res.returncode != 0:
+        raise LabError("%s %s %s exited %d: %s" % (script, action, host, res.returncode,
+                                                    (res.stderr or res.stdout).strip()))
+    return res.stdout
+
+
+def hosts_to_revive() -> dict[str, str]:
+    """Compute hosts a killed run left frozen (``thaw``) or powered off (``power-on``)."""
+    script = lab_dir() / "bin" / "lab-console.sh"
+    if not script.exists():
+        return {}
+    stopped = {p["name"].split(":", 1)[-1] for p in programs() if p["state"] == "STOPPED"}
+    out: dict[str, str] = {}
+    for h in hosts():
+        if not h.namespace:
+            continue
+        if any(name.endswith("-" + h.name) for name in stopped):
+            out[h.name] = "power-on"
+        elif any(line.split()[1:2] == ["T"] for line in console("pids", h.name).splitlines()):
+            out[h.name] = "thaw"
+    return out
 
 
 def ping(address: str, timeout_s: float = 1.0) -> bool:
@@ -262,10 +308,16 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
     for h in all_hosts():
         pinged = h.link_up and ping(h.address)
         ssh = h.link_up and tcp_open(h.address, 22)
+        data = "-"
+        if h.data_address:
+            data_pinged = h.data_link_up and ping(h.data_address)
+            healthy &= data_pinged
+            data = "%s %s%s" % (h.data_address, "up" if h.data_link_up else "DOWN",
+                                "" if data_pinged else " (no ping)")
         healthy &= h.namespace and h.link_up and pinged and ssh
         host_rows.append([h.name, h.address, "yes" if h.namespace else "no",
                           "up" if h.link_up else "DOWN", "yes" if pinged else "no",
-                          "yes" if ssh else "no"])
+                          "yes" if ssh else "no", data])
     if not host_rows:
         healthy = False
     return svc_rows, host_rows, healthy

@@ -21,7 +21,7 @@ from doctor_tests.config import ConfigError, Settings, add_pytest_options, setti
 LOG = logging.getLogger(__name__)
 
 #: TEST_CASE value -> the scenario tests it runs (tests marked ``fault`` whose name has it).
-CASES = ("fault_management", "port_dp_down", "notification_alarm")
+CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue")
 MARKERS = (
     "lab: needs the lab (a real OpenStack) or another configured cloud",
     "fault: injects a real fault on a compute host",

@@ -41,6 +41,8 @@ LOG_TAIL_BYTES = 8 * 1024 * 1024
 CLOCK_SAMPLES = 15
 AODH_DEFAULT_CACHE_TTL = 60  # Aodh's own default for event_alarm_cache_ttl
 ROLE_DEFAULTS = data_root() / "roles/doctor_config/defaults/main.yml"
+#: the layout's out-of-band console commands (doctor_console_<action>)
+CONSOLE_ACTIONS = ("link_up", "power_off", "power_on", "freeze", "thaw")
 #: the services whose logs the profiler reads (Nova's API for T03/T04, Aodh for T07/T08)
 PROFILE_SERVICES = ("nova", "aodh")
 
@@ -55,6 +57,10 @@ class CloudEnv(Protocol):
     def ssh_target(self, host: str) -> SshTarget: ...
 
     def restore_link(self, host: str) -> None: ...
+
+    def dataplane_address(self, host: str) -> str:
+        """The host's data-plane address ("" when the cloud's layout names none)."""
+        ...
 
     def event_alarm_cache_ttl(self) -> int | None: ...
 
@@ -132,23 +138,41 @@ class InstallerEnv:
             raise CloudFactsError(str(exc)) from exc
         return dataclasses.replace(target, user=user) if user else target
 
-    def console_link_up(self, host: str) -> bool:
-        """Run the inventory's ``doctor_console_link_up`` on the runner for ``host`` (an
-        out-of-band way to bring its link up, as a BMC); False when the layout has none."""
-        command = self.installer.layout_var("doctor_console_link_up")
+    def dataplane_address(self, host: str) -> str:
+        """``host``'s address on the data-plane network ("" when the layout names none:
+        the data-plane faults and probes need it)."""
+        try:
+            return self.installer.dataplane_address_of(host)
+        except (InstallerError, PlaybookFailed) as exc:
+            raise CloudFactsError(str(exc)) from exc
+
+    def console(self, action: str, host: str) -> str | None:
+        """Run the layout's out-of-band command for ``action`` (``doctor_console_<action>``:
+        link_up, power_off, power_on, freeze, thaw; ``{host}`` replaced) on the runner, as a
+        BMC would be used; its output, or None when the layout has none."""
+        if action not in CONSOLE_ACTIONS:
+            raise CloudFactsError("unknown console action %r; known: %s"
+                                  % (action, ", ".join(CONSOLE_ACTIONS)))
+        key = "doctor_console_%s" % action
+        command = self.installer.layout_var(key)
         if not command:
-            return False
+            return None
         argv = [a.replace("{host}", host) for a in shlex.split(str(command))]
         try:
-            res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CloudFactsError("the console command for %s (doctor_console_link_up: %s) "
-                                  "failed: %s" % (host, command, exc)) from exc
+            raise CloudFactsError("the console command for %s (%s: %s) failed: %s"
+                                  % (host, key, command, exc)) from exc
         if res.returncode != 0:
-            raise CloudFactsError("the console command for %s (doctor_console_link_up: %s) "
-                                  "exited %d: %s" % (host, command, res.returncode,
-                                                      (res.stderr or res.stdout).strip()))
-        return True
+            raise CloudFactsError("the console command for %s (%s: %s) exited %d: %s"
+                                  % (host, key, command, res.returncode,
+                                     (res.stderr or res.stdout).strip()))
+        return res.stdout
+
+    def console_link_up(self, host: str) -> bool:
+        """Run the inventory's ``doctor_console_link_up`` on the runner for ``host`` (an
+        out-of-band way to bring its links up, as a BMC); False when the layout has none."""
+        return self.console("link_up", host) is not None
 
     def restore_link(self, host: str) -> None:
         """Bring ``host``'s link back: through the layout's console command when it has one,
@@ -364,11 +388,20 @@ class LabEnv(InstallerEnv):
         super().__init__(settings, installer or make_installer(settings))
 
     def restore_links(self) -> list[str]:
-        """Bring up the link of every lab host a killed run left down; says which."""
-        down = [h.name for h in lab.all_hosts() if h.namespace and not h.link_up]
+        """Bring up the links of every lab host a killed run left down, continue a host it
+        left frozen and power on one it left off (the fault catalogue's hang and power_off);
+        says which."""
+        done = []
+        try:
+            for host, action in lab.hosts_to_revive().items():
+                lab.console(action, host)
+                done.append("%s of %s" % (action, host))
+        except (lab.LabError, OSError, subprocess.TimeoutExpired) as exc:
+            LOG.warning("cannot revive the lab's hosts: %s", exc)
+        down = [h.name for h in lab.all_hosts() if h.namespace and not h.links_up]
         if down:
             lab.links_up()
-        return ["link of %s up again" % name for name in down]
+        return done + ["link of %s up again" % name for name in down]
 
 
 def environment(settings: Settings, installer: Installer | None = None) -> CloudEnv:

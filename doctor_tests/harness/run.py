@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from doctor_tests.harness.reach import inspector_urls
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
+from doctor_tests.monitor.registry import HostMonitor, make_monitors
 from doctor_tests.profiler import report
 from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
@@ -116,6 +117,28 @@ def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTa
     return monitor
 
 
+def start_monitors(settings: Settings, cleanup: Cleanup, hosts: Mapping[str, tuple[str, str]],
+                   inspector_url: str) -> dict[str, dict[str, HostMonitor]]:
+    """The monitors MONITOR_TYPE names for ``hosts`` (host -> (management address,
+    data-plane address)), each started and hearing from its host (their stops registered
+    first): host -> monitor type -> monitor, in MONITOR_TYPE's order."""
+    out: dict[str, dict[str, HostMonitor]] = {host: {} for host in hosts}
+    for name in settings.monitor_type:
+        monitors = make_monitors(name, settings, hosts, inspector_url)
+        for host, monitor in monitors.items():
+            cleanup.add("%s monitor of %s" % (name, host), monitor.stop)
+            monitor.start()
+        for host, monitor in monitors.items():
+            if not monitor.wait_alive(10):
+                raise cloud.CloudError(
+                    "the %s monitor hears nothing from %s (%s)%s"
+                    % (name, host, hosts[host][0], "" if name == "sample" else
+                       ": is collectd running there, sending to this runner's port %d?"
+                       % settings.collectd_port))
+            out[host][name] = monitor
+    return out
+
+
 @dataclass
 class FaultRun:
     """The state of one scenario run."""
@@ -135,7 +158,9 @@ class FaultRun:
     alarms: dict[str, str] = field(default_factory=dict)      # alarm id -> server id
     ports: list[Any] = field(default_factory=list)
     inspector: Inspector | None = None
-    monitor: Monitor | None = None
+    monitor: HostMonitor | None = None  # the first of MONITOR_TYPE's
+    monitors: dict[str, HostMonitor] = field(default_factory=dict)  # the host's, by type
+    watched: dict[str, dict[str, HostMonitor]] = field(default_factory=dict)  # every host's
     fault: LinkFault | None = None
     bus: BusRecorder | None = None
     down_event: DownEvent | None = None
@@ -143,6 +168,7 @@ class FaultRun:
     started: float = field(default_factory=time.time)
     clocks: dict[str, ClockOffset] = field(default_factory=dict)  # node -> offset
     log_node: str = ""
+    boot_with: tuple[Any, Any, Any] | None = None  # (flavor, image, network) of the run
 
     # --- set-up -------------------------------------------------------------------------
     def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0,
@@ -156,6 +182,7 @@ class FaultRun:
         image = resources.ensure_image(self.admin, self.cleanup, s.image_name)
         flavor = resources.create_flavor(self.admin, self.cleanup, self.name + "-flavor")
         network = resources.create_network(conn, self.cleanup, self.name + "-net")
+        self.boot_with = (flavor, image, network)  # more servers of the run, elsewhere
         self.servers = resources.boot_servers(conn, self.cleanup, self.name + "-vm", vm_count,
                                               self.host, flavor, image, network)
         self.other_servers = resources.boot_servers(conn, self.cleanup, self.name + "-other", 1,
@@ -178,8 +205,9 @@ class FaultRun:
             LOG.info("waiting %.1f s for Aodh's event-alarm cache to expire", seconds)
             threading.Event().wait(seconds)
 
-    def start_parts(self) -> None:
-        """Inspector (index filled and showing every server), then the monitor."""
+    def start_parts(self, also_watch: Sequence[str] = ()) -> None:
+        """Inspector (index filled and showing every server), then the monitors of the host
+        (and of ``also_watch``: hosts that fail too)."""
         s = self.settings
         url = self.env.bus_url()
         options: dict[str, Any] = {}
@@ -190,8 +218,12 @@ class FaultRun:
             options = {"shortcut": True, "bus_url": url}
         self.inspector, server = start_inspector(s, self.cleanup, self.host,
                                                  [srv.id for srv in self.servers], **options)
-        self.monitor = start_monitor(s, self.cleanup, self.host, self.env.ssh_target(self.host),
-                                     server.url)
+        hosts = [self.host, *also_watch]
+        self.watched = start_monitors(s, self.cleanup, {
+            h: (self.env.ssh_target(h).address, self.env.dataplane_address(h)) for h in hosts},
+            server.url)
+        self.monitors = self.watched[self.host]
+        self.monitor = next(iter(self.monitors.values()))
         if url and s.profiler_type != "none":
             try:
                 bus = BusRecorder(url)

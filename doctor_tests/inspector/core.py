@@ -25,9 +25,18 @@ call to Nova, and the resets that follow are paced (at most ``shortcut_pace`` in
 so that Ceilometer and Aodh, which tell the tenants, are not starved of CPU by Nova's API.
 
 A host that is already down causes no second round (the record says
-``duplicate``). ``compute.host.up`` clears it: the service is un-forced and the
-host's ports are set ACTIVE. Servers are left in error on purpose: Nova has no way to
-know their real state, and the scenario's clean-up resets (or deletes) them.
+``duplicate``), whichever monitor reports it: the first report acts, a second monitor's
+report of the same fault is recorded as a duplicate. ``compute.host.up`` clears it: the
+service is un-forced and the host's ports are set ACTIVE. Servers are left in error on
+purpose: Nova has no way to know their real state, and the scenario's clean-up resets (or
+deletes) them.
+
+``compute.host.dataplane.down`` (the host is up, its data plane is not) sets the host's
+ports' ``data_plane_status`` DOWN and nothing else: the service is not forced down and the
+servers are not touched (instances on the same host may still reach each other).
+``compute.host.dataplane.up`` sets them ACTIVE again. A data-plane report for a host that is
+down changes no port (they are DOWN already) but is remembered: when the host comes back
+while its data plane is still down, its ports stay DOWN.
 
 Rounds for one host never overlap: a round waits for the host's previous round
 (e.g. an up right after a down) to finish before its actions start.
@@ -135,6 +144,7 @@ class Inspector:
         self._lane = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspector-lane")
         self._lock = threading.Lock()
         self._down: dict[str, EventRecord] = {}
+        self._dataplane_down: dict[str, EventRecord] = {}
         self._last_round: dict[str, EventRecord] = {}
         self._records: list[EventRecord] = []
         self.started_at = clock()
@@ -184,10 +194,8 @@ class Inspector:
         """Act on validated events (all hosts must be known: see :meth:`check_hosts`)."""
         self.check_hosts(events)
         at = self._clock() if received is None else received
-        return [
-            (self.host_down if event.is_down else self.host_up)(event.hostname, at, event)
-            for event in events
-        ]
+        return [self._round(event.kind, event.hostname, at, event)  # type: ignore[arg-type]
+                for event in events]
 
     def host_down(
         self, host: str, received: float | None = None, event: HostEvent | None = None
@@ -201,6 +209,29 @@ class Inspector:
         """Clear ``host``: un-force its service and set its ports ACTIVE (servers stay in error)."""
         return self._round("up", host, received, event)
 
+    def dataplane_down(
+        self, host: str, received: float | None = None, event: HostEvent | None = None
+    ) -> EventRecord:
+        """``host``'s data plane failed (the host is up): its ports DOWN, nothing else."""
+        return self._round("dataplane_down", host, received, event)
+
+    def dataplane_up(
+        self, host: str, received: float | None = None, event: HostEvent | None = None
+    ) -> EventRecord:
+        """``host``'s data plane is back: its ports ACTIVE (unless the host is down)."""
+        return self._round("dataplane_up", host, received, event)
+
+    def _nothing_to_do(self, kind: Kind, host: str) -> bool:
+        """Whether a ``kind`` round for ``host`` is a duplicate (the state it reports is the
+        state the inspector already holds), under ``self._lock``."""
+        if kind == "down":
+            return host in self._down
+        if kind == "up":
+            return host not in self._down
+        if kind == "dataplane_down":
+            return host in self._dataplane_down
+        return host not in self._dataplane_down
+
     def _round(
         self, kind: Kind, host: str, received: float | None, event: HostEvent | None
     ) -> EventRecord:
@@ -209,8 +240,7 @@ class Inspector:
         if entry is None:
             raise UnknownHost([host])
         with self._lock:
-            is_down = host in self._down
-            duplicate = is_down if kind == "down" else not is_down
+            duplicate = self._nothing_to_do(kind, host)
             record = EventRecord(
                 kind, host, received,
                 monitor=event.monitor if event else None,
@@ -227,11 +257,22 @@ class Inspector:
                 return record
             if kind == "down":
                 self._down[host] = record
-            else:
+            elif kind == "up":
                 del self._down[host]
+            elif kind == "dataplane_down":
+                self._dataplane_down[host] = record
+            else:
+                del self._dataplane_down[host]
+            # ports while the host is down are DOWN whatever its data plane does; after
+            # the host comes back they stay DOWN while its data plane is down
+            ports_stay = (kind.startswith("dataplane") and host in self._down) or (
+                kind == "up" and host in self._dataplane_down)
             previous = self._last_round.get(host)
             self._last_round[host] = record
-        stages = self._stages(kind, entry, record)
+        stages = self._stages(kind, entry, record, ports=not ports_stay)
+        if ports_stay:
+            LOG.info("host %s %s: its ports stay DOWN (%s)", host, kind, "the host is down"
+                     if kind.startswith("dataplane") else "its data plane is still down")
         record.stamp("affected_found", self._clock())
         self.index.hold()
         record.on_done(self.index.release)
@@ -246,12 +287,20 @@ class Inspector:
             self._submit(record, stages)
         return record
 
-    def _stages(self, kind: Kind, entry: HostEntry, record: EventRecord) -> list[Stage]:
+    def _stages(self, kind: Kind, entry: HostEntry, record: EventRecord,
+                ports: bool = True) -> list[Stage]:
         record.servers = entry.servers if kind == "down" else ()
-        record.ports = entry.ports
+        record.ports = entry.ports if ports else ()
+        port_status = "ACTIVE" if kind.endswith("up") else "DOWN"
+        # the ports come last: the tenants' alarms wait for the servers, and Neutron's
+        # updates would compete with Nova's resets for the controller's CPU
+        port_stage = Stage(tuple(("port", pid, partial(self.backend.set_port_status, pid,
+                                                       port_status))
+                                 for pid in record.ports), limit=self.concurrency)
+        if kind.startswith("dataplane"):
+            return [port_stage] if port_stage.actions else []  # host and servers left alone
         service = entry.service
         record.service_id = service.id if service else None
-        port_status = "DOWN" if kind == "down" else "ACTIVE"
         stages: list[Stage] = []
         shortcut = kind == "down" and self.shortcut is not None and bool(record.servers)
         if shortcut:
@@ -278,9 +327,7 @@ class Inspector:
             stages.append(Stage(tuple(calls) + resets, limit=limit))
         else:  # at_once
             stages.append(Stage(tuple(calls) + resets, limit=0))
-        stages.append(Stage(tuple(("port", pid, partial(self.backend.set_port_status, pid,
-                                                        port_status))
-                                  for pid in entry.ports), limit=self.concurrency))
+        stages.append(port_stage)
         return [stage for stage in stages if stage.actions]
 
     def _submit(self, record: EventRecord, stages: list[Stage]) -> None:
@@ -312,6 +359,11 @@ class Inspector:
         with self._lock:
             return sorted(self._down)
 
+    def dataplanes_down(self) -> list[str]:
+        """The hosts whose data plane is reported down."""
+        with self._lock:
+            return sorted(self._dataplane_down)
+
     def records(self, host: str | None = None) -> list[EventRecord]:
         with self._lock:
             return [r for r in self._records if host is None or r.host == host]
@@ -322,6 +374,7 @@ class Inspector:
         return {
             "status": "ok" if self.index.ready.is_set() else "starting",
             "hosts_down": self.hosts_down(),
+            "dataplanes_down": self.dataplanes_down(),
             "index": {
                 **self.index.sizes(),
                 "ready": self.index.ready.is_set(),

@@ -8,9 +8,16 @@ Accepted documents:
 
 An event::
 
-    {"time": "<ISO-8601>", "type": "compute.host.down" | "compute.host.up",
+    {"time": "<ISO-8601>", "type": "compute.host.down" | "compute.host.up"
+                                   | "compute.host.dataplane.down" | "compute.host.dataplane.up",
      "details": {"hostname": "<non-empty>", "status": "down" | "up",
                  "monitor": "<string>", "monitor_event_id": "<string>"}}
+
+``compute.host.dataplane.down``/``.up`` are Doctor's own: the upstream format (the Doctor
+monitor's and Vitrage's doctor datasource) has only the host types. They say the host's
+data plane (its physnet link) failed or came back while the host itself is up: its ports'
+``data_plane_status`` changes, the host and its servers are left alone (the port
+data-plane-status blueprint). An optional ``details.interface`` names the link.
 
 ``status`` must agree with ``type``. A time without a UTC offset is taken as UTC.
 Unknown fields are tolerated. Every problem raises :class:`InvalidEvent` naming the
@@ -27,7 +34,13 @@ from doctor_tests.timeutil import parse_iso8601
 
 EVENT_DOWN = "compute.host.down"
 EVENT_UP = "compute.host.up"
-STATUS_OF = {EVENT_DOWN: "down", EVENT_UP: "up"}
+EVENT_DATAPLANE_DOWN = "compute.host.dataplane.down"
+EVENT_DATAPLANE_UP = "compute.host.dataplane.up"
+STATUS_OF = {EVENT_DOWN: "down", EVENT_UP: "up",
+             EVENT_DATAPLANE_DOWN: "down", EVENT_DATAPLANE_UP: "up"}
+#: the inspector's round for each event type
+KIND_OF = {EVENT_DOWN: "down", EVENT_UP: "up",
+           EVENT_DATAPLANE_DOWN: "dataplane_down", EVENT_DATAPLANE_UP: "dataplane_up"}
 MAX_EVENTS = 100
 MAX_HOSTNAME = 255
 
@@ -49,7 +62,13 @@ class HostEvent:
 
     @property
     def is_down(self) -> bool:
+        """The host is down (not merely its data plane)."""
         return self.type == EVENT_DOWN
+
+    @property
+    def kind(self) -> str:
+        """The inspector's round: down, up, dataplane_down or dataplane_up."""
+        return KIND_OF[self.type]
 
 
 def _describe(value: object) -> str:
@@ -82,7 +101,8 @@ def parse_event(obj: object, where: str = "event") -> HostEvent:
     event_type = _string(obj, "type", where)
     if event_type not in STATUS_OF:
         raise InvalidEvent(
-            f"{where}.type {_describe(event_type)} is not valid; allowed: {EVENT_DOWN}, {EVENT_UP}"
+            f"{where}.type {_describe(event_type)} is not valid; allowed: "
+            + ", ".join(STATUS_OF)
         )
     details = obj.get("details")
     if not isinstance(details, dict):

@@ -10,7 +10,8 @@ Checkpoints of a ``down`` record (names as in the Doctor profiler):
 - ``ports_down``: the last successful port ``data_plane_status`` update;
 - ``done``: every action has finished (successfully or not).
 
-An ``up`` record has ``host_marked_up`` and ``ports_up`` instead. Per-resource
+An ``up`` record has ``host_marked_up`` and ``ports_up`` instead; a data-plane round
+(``dataplane_down``/``dataplane_up``) only ``ports_down``/``ports_up``. Per-resource
 completion times and every error (with the resource id) are kept too.
 """
 
@@ -26,14 +27,20 @@ from doctor_tests.timeutil import iso_utc
 
 LOG = logging.getLogger(__name__)
 
-Kind = Literal["down", "up"]
+Kind = Literal["down", "up", "dataplane_down", "dataplane_up"]
 _TIME_KEYS = {
     "down": (
         "received", "affected_found", "host_marked_down", "first_server_error",
         "last_server_error", "ports_down", "done",
     ),
     "up": ("received", "affected_found", "host_marked_up", "ports_up", "done"),
+    "dataplane_down": ("received", "affected_found", "ports_down", "done"),
+    "dataplane_up": ("received", "affected_found", "ports_up", "done"),
 }
+#: the event type each kind of round answers
+EVENT_TYPE = {"down": "compute.host.down", "up": "compute.host.up",
+              "dataplane_down": "compute.host.dataplane.down",
+              "dataplane_up": "compute.host.dataplane.up"}
 
 
 class EventRecord:
@@ -97,7 +104,7 @@ class EventRecord:
                 self._times["last_server_error"] = at
             elif action == "port":
                 self.port_times[resource] = at
-                self._times["ports_down" if self.kind == "down" else "ports_up"] = at
+                self._times["ports_up" if self.kind.endswith("up") else "ports_down"] = at
             elif action == "service":
                 self._times["host_marked_down" if self.kind == "down" else "host_marked_up"] = at
             elif action == "shortcut":  # only rounds of an inspector with the shortcut
@@ -157,7 +164,7 @@ class EventRecord:
             out: dict[str, object] = {
                 "id": self.id,
                 "kind": self.kind,
-                "type": f"compute.host.{self.kind}",
+                "type": EVENT_TYPE[self.kind],
                 "host": self.host,
                 "duplicate": self.duplicate,
                 "monitor": self.monitor,
@@ -182,7 +189,7 @@ class EventRecord:
         return {
             "id": self.id,
             "host": self.host,
-            "type": f"compute.host.{self.kind}",
+            "type": EVENT_TYPE[self.kind],
             "duplicate": self.duplicate,
             "servers": len(self.servers),
             "ports": len(self.ports),

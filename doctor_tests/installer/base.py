@@ -70,6 +70,9 @@ class Node:
     address: str
     groups: tuple[str, ...] = ()
     nova_host: str = ""
+    #: its address on the data-plane network, where the layout names one
+    #: (``doctor_dataplane_address``; the lab's eth1); "" when unknown
+    data_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,8 @@ class Installer(abc.ABC):
     def node(self, host: str) -> Node:
         address = self.var(host, "ansible_host", host)
         groups = tuple(g for g in self.inventory.groups_of(host) if g not in ("all", "doctor"))
-        return Node(host, str(address), groups, self.nova_host_name(host))
+        data = self.var(host, "doctor_dataplane_address", "") or ""
+        return Node(host, str(address), groups, self.nova_host_name(host), str(data))
 
     def nova_host_name(self, host: str) -> str:
         """The name Nova knows inventory host ``host`` by (``doctor_nova_host`` or the name)."""
@@ -176,6 +180,10 @@ class Installer(abc.ABC):
     def address_of(self, nova_host: str) -> str:
         """The address Doctor reaches the node Nova calls ``nova_host`` at."""
         return self.find_node(nova_host).address
+
+    def dataplane_address_of(self, nova_host: str) -> str:
+        """The node's data-plane address ("" when the layout does not name one)."""
+        return self.find_node(nova_host).data_address
 
     @property
     def node_user(self) -> str:

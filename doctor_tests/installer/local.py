@@ -3,7 +3,8 @@
 The controller is the namespace host ``lab-controller-0`` (``inventory/local/hosts.yml``),
 reached across the lab bridge by SSH as the node user with sudo; the compute hosts are the
 lab's other namespaces (their number is the lab's: they are read from the lab), reached the
-same way, their host keys in the lab's known_hosts. The layout is
+same way, their host keys in the lab's known_hosts; each also has an address on the lab's
+data-plane bridge (its eth1), read from the lab too. The layout is
 ``inventory/local/group_vars/doctor.yml``.
 """
 
@@ -35,4 +36,5 @@ class LocalInstaller(Installer):
         return out
 
     def computes(self) -> list[Node]:
-        return [Node(h.name, h.address, ("computes",), h.name) for h in self._lab_hosts()]
+        return [Node(h.name, h.address, ("computes",), h.name, h.data_address)
+                for h in self._lab_hosts()]

@@ -16,8 +16,10 @@ import errno
 import ipaddress
 import logging
 import os
+import select
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -197,3 +199,25 @@ class IcmpSocket:
 
     def close(self) -> None:
         self._sock.close()
+
+
+def answers_echo(address: str, timeout: float = 0.2) -> bool:
+    """One echo request to ``address``: True when its reply comes within ``timeout``
+    seconds (raises IcmpUnavailable when no ICMP socket can be opened)."""
+    sock = IcmpSocket(address)
+    try:
+        payload = os.urandom(8)
+        probe = sock.send_probe(1, payload)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            readable, _, _ = select.select([sock.fileno()], [], [], left)
+            if readable and any(matches_probe(r, probe) for r in sock.receive()):
+                return True
+    except OSError as exc:  # no route ...
+        LOG.debug("echo to %s: %s", address, exc)
+        return False
+    finally:
+        sock.close()

@@ -79,6 +79,9 @@ HostEvent = DownEvent | UpEvent
 class Monitor:
     """Pings one host from a background thread; declares it down after consecutive misses.
 
+    ``plane="dataplane"``: the address is the host's data-plane address, and its silence
+    is reported as ``compute.host.dataplane.down`` (the host's ports, not the host).
+
     ``on_down``/``on_up`` are called (from the reporting thread, after the report to the
     inspector) with the :class:`DownEvent`/:class:`UpEvent`. ``socket_factory`` exists
     for tests: it returns an object with the :class:`~doctor_tests.monitor.icmp.ProbeSocket`
@@ -99,7 +102,12 @@ class Monitor:
         report_up: bool = True,
         report_deadline: float = 5.0,
         socket_factory: Callable[[str], icmp.ProbeSocket] = icmp.IcmpSocket,
+        plane: str = "host",
     ) -> None:
+        if plane not in report.PLANES:
+            raise MonitorConfigError(
+                f"plane must be one of {', '.join(report.PLANES)}, not {plane!r}")
+        self.plane = plane
         if not isinstance(hostname, str) or not hostname.strip():
             raise MonitorConfigError(f"hostname must be a non-empty string, not {hostname!r}")
         try:
@@ -353,7 +361,8 @@ class Monitor:
     def _report(self, event: HostEvent, kind: Literal["down", "up"], at: float) -> None:
         if self.inspector_url is None:
             return
-        body = [report.host_event(self.hostname, kind, at=at, event_id=event.event_id)]
+        body = [report.host_event(self.hostname, kind, at=at, event_id=event.event_id,
+                                  plane=self.plane)]
         started = time.time()
         status: int | None = None
         error: str | None = None

@@ -24,6 +24,10 @@ LOG = logging.getLogger(__name__)
 
 MONITOR_NAME = "doctor-sample-monitor"
 EVENT_TYPES = {"down": "compute.host.down", "up": "compute.host.up"}
+#: a host's data plane (its physnet link) down or back, the host itself up
+DATAPLANE_EVENT_TYPES = {"down": "compute.host.dataplane.down",
+                         "up": "compute.host.dataplane.up"}
+PLANES = ("host", "dataplane")
 
 # Direct (never a proxy), kept alive, and hand-written rather than requests: the report is
 # on the critical path (T01 -> inspector) and requests measured slower there (the figures
@@ -62,17 +66,25 @@ def host_event(
     at: float | None = None,
     event_id: str | None = None,
     monitor: str = MONITOR_NAME,
+    plane: str = "host",
+    cause: str | None = None,
 ) -> dict[str, object]:
-    """One event in the upstream Doctor monitor format."""
+    """One event in the upstream Doctor monitor format (``plane="dataplane"``: Doctor's own
+    data-plane type; ``cause`` goes into the details, as Vitrage's doctor datasource has it)."""
+    if plane not in PLANES:
+        raise ValueError(f"plane must be one of {', '.join(PLANES)}, not {plane!r}")
+    details: dict[str, object] = {
+        "hostname": hostname,
+        "status": status,
+        "monitor": monitor,
+        "monitor_event_id": event_id or str(uuid.uuid4()),
+    }
+    if cause:
+        details["cause"] = cause
     return {
         "time": iso_utc(at),
-        "type": EVENT_TYPES[status],
-        "details": {
-            "hostname": hostname,
-            "status": status,
-            "monitor": monitor,
-            "monitor_event_id": event_id or str(uuid.uuid4()),
-        },
+        "type": (EVENT_TYPES if plane == "host" else DATAPLANE_EVENT_TYPES)[status],
+        "details": details,
     }
 
 

@@ -146,7 +146,8 @@ def test_error_names_env_flag_value_and_allowed() -> None:
         ("repeat", "-1", "REPEAT (--repeat) = '-1'"),
         ("notification_threshold_s", "0", "(--notification-threshold) = '0' is not valid; a num"),
         ("notification_threshold_s", "nan", "DOCTOR_NOTIFICATION_THRESHOLD"),
-        ("test_case", "all?", "allowed: fault_management, port_dp_down, notification_alarm, all"),
+        ("test_case", "all?", "allowed: fault_management, port_dp_down, notification_alarm, "
+                              "fault_catalogue, all"),
         ("profiler_type", "x", "allowed: poc, none"),
         ("inspector_type", "congress", "allowed: sample"),
         ("ci_debug", "maybe", "CI_DEBUG (--ci-debug) = 'maybe' is not valid; allowed: true, false"),
