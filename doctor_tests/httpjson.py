@@ -373,9 +373,37 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """Keeps its open connections so that stopping it also ends them: a kept-alive
+    connection would otherwise go on being served by a stopped server's handler, and a
+    client that reuses it (the next run's preflight, say) would talk to the old one."""
+
     daemon_threads = True
     allow_reuse_address = True
     context: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def end_connections(self) -> None:
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for conn in open_now:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the other side
 
 
 class _Server6(_Server):
@@ -420,6 +448,7 @@ class BackgroundHTTPServer:
             return
         server.shutdown()
         server.server_close()
+        server.end_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         LOG.info("%s stopped", self._name)

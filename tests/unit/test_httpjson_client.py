@@ -211,3 +211,29 @@ def test_the_environment_client_uses_the_proxy_but_not_for_loopback(
 ])
 def test_loopback_urls(url: str, loopback: bool) -> None:
     assert is_loopback(url) is loopback
+
+
+def test_a_stopped_server_ends_its_kept_alive_connections() -> None:
+    """The next server on the same port gets the client's next request, not the old one's
+    handler through the connection the client kept alive."""
+    from doctor_tests.consumer import ConsumerServer
+    from doctor_tests.httpjson import DIRECT
+
+    body = {"alarm_id": "a1", "alarm_name": "n", "severity": "low", "previous": "ok",
+            "current": "alarm", "reason": "r",
+            "reason_data": {"type": "event", "event": {"event_type": "x", "traits": []}}}
+    first = ConsumerServer(bind="127.0.0.1", port=0)
+    first.start()
+    port = first.port
+    try:
+        assert DIRECT.send("POST", first.failure_url, body, 5).status == 200
+    finally:
+        first.stop()
+    second = ConsumerServer(bind="127.0.0.1", port=port)
+    second.start()
+    try:
+        assert DIRECT.send("POST", second.failure_url, body, 5).status == 200
+        assert [a.alarm_id for a in second.consumer.alarms()] == ["a1"]
+        assert len(first.consumer.alarms()) == 1
+    finally:
+        second.stop()
