@@ -57,11 +57,18 @@ def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
 
 
 def service_back(admin: Connection, host: str, timeout: float) -> None:
-    """Un-force ``host``'s nova-compute and wait until Nova reports it up."""
+    """Un-force ``host``'s nova-compute and wait until Nova reports it up on a heartbeat of
+    nova-compute's own: un-forcing writes the service's row, and Nova reads any fresh
+    write as "up" for ``service_down_time`` (a restarted nova-compute, after a power cut
+    or a killed agent, is not reporting yet), so the wait is for ``updated_at`` to move
+    past the value the un-forcing left."""
     cloud.set_forced_down(admin, host, False)
+    before = next((str(svc.updated_at) for svc in cloud.compute_services(admin)
+                   if svc.host == host), None)
 
     def up() -> bool:
         return any(svc.host == host and svc.state == "up" and not svc.is_forced_down
+                   and str(svc.updated_at) != before
                    for svc in cloud.compute_services(admin))
 
     wait_until(up, timeout, "nova-compute on %s to report up again" % host, interval=0.5)

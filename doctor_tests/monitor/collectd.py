@@ -44,6 +44,8 @@ MONITOR_NAME = "doctor-collectd-monitor"
 DEFAULT_PORT = 12350
 DEFAULT_INTERVAL = 0.05
 DEFAULT_MISSES = 4
+#: the data-plane link must read down this many heartbeat intervals before it is reported
+DATAPLANE_HOLD_INTERVALS = 2
 MAX_DATAGRAM = 4096
 
 
@@ -64,9 +66,9 @@ class CollectdEvent:
 
 
 class _Host:
-    def __init__(self, name: str, address: str, timeout: float) -> None:
+    def __init__(self, name: str, address: str, timeout: float, dataplane_hold: float) -> None:
         self.name, self.address = name, address
-        self.tracker = HeartbeatTracker(timeout)
+        self.tracker = HeartbeatTracker(timeout, dataplane_hold)
         self.alive = threading.Event()
         self.down = threading.Event()
         self.up = threading.Event()
@@ -82,7 +84,7 @@ class CollectdMonitor:
                  bind: str = "0.0.0.0", port: int = DEFAULT_PORT,
                  interval: float = DEFAULT_INTERVAL, misses: int = DEFAULT_MISSES,
                  report_up: bool = True, report_deadline: float = 5.0,
-                 classify: bool = True) -> None:
+                 classify: bool = True, dataplane_hold: float | None = None) -> None:
         if not hosts:
             raise MonitorConfigError("the collectd monitor needs at least one host")
         if not interval > 0:
@@ -98,10 +100,14 @@ class CollectdMonitor:
         self.bind, self.port = bind, port
         self.interval, self.misses = float(interval), misses
         self.timeout = self.interval * misses
+        # a data-plane link down for less than this reports nothing (a flap)
+        self.dataplane_hold = (DATAPLANE_HOLD_INTERVALS * self.interval
+                               if dataplane_hold is None else dataplane_hold)
         self.report_up = report_up
         self.report_deadline = report_deadline
         self.classify = classify
-        self._hosts = {name: _Host(name, addr, self.timeout) for name, addr in hosts.items()}
+        self._hosts = {name: _Host(name, addr, self.timeout, self.dataplane_hold)
+                       for name, addr in hosts.items()}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._outbox: queue.Queue[CollectdEvent | None] = queue.Queue()
@@ -209,8 +215,7 @@ class CollectdMonitor:
                     self._drain(sock)
                 now = time.monotonic()
                 for h in self._hosts.values():
-                    change = h.tracker.expire(now)
-                    if change is not None:
+                    for change in h.tracker.expire(now):
                         self._changed(h, change)
         except Exception as exc:
             self.failure = exc

@@ -8,9 +8,12 @@ drive it with a fake clock. Rules:
 - an alive host from which nothing has come for ``timeout`` seconds (the heartbeat
   interval times the misses allowed) is *down*, once, until a heartbeat comes again
   (*up*);
-- a heartbeat whose ``links.data`` reads ``down`` while the data plane was up is
-  *dataplane_down*; ``up`` again is *dataplane_up*. A host that is down says nothing of
-  its data plane: the state is kept as last reported;
+- a data-plane link (``links.data``) that has read ``down`` for ``dataplane_hold``
+  seconds (from the first heartbeat that said so, with no ``up`` in between) is
+  *dataplane_down*; ``up`` again is *dataplane_up*. The hold keeps a link that flaps for
+  less than that from reporting anything (the ICMP monitor needs ~30-80 ms of silence
+  too); 0 reports the first ``down``. A host that is down says nothing of its data plane:
+  the state is kept as last reported;
 - a heartbeat from a new ``boot`` (collectd restarted) is a heartbeat like any other.
 """
 
@@ -72,13 +75,17 @@ class Change:
 class HeartbeatTracker:
     """One host's heartbeats and the transitions they make."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, dataplane_hold: float = 0.0) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be > 0 seconds, not %r" % timeout)
+        if not dataplane_hold >= 0:
+            raise ValueError("dataplane_hold must be >= 0 seconds, not %r" % dataplane_hold)
         self.timeout = timeout
+        self.dataplane_hold = dataplane_hold
         self.last_seen: float | None = None
         self.is_down = False
         self.dataplane_down = False
+        self.data_down_since: float | None = None  # the data link read down from then on
         self.received = 0
         self.boots: list[str] = []
 
@@ -97,24 +104,46 @@ class HeartbeatTracker:
             changes.append(Change("up", now, self.last_seen))
         self.last_seen = now
         data = beat.links.get("data")
-        if data in ("down", "absent") and not self.dataplane_down:
-            self.dataplane_down = True
-            changes.append(Change("dataplane_down", now, now))
-        elif data == "up" and self.dataplane_down:
-            self.dataplane_down = False
-            changes.append(Change("dataplane_up", now, now))
+        if data in ("down", "absent"):
+            if self.data_down_since is None:
+                self.data_down_since = now
+            held = self._data_held(now)
+            if held is not None:
+                changes.append(held)
+        elif data == "up":
+            self.data_down_since = None
+            if self.dataplane_down:
+                self.dataplane_down = False
+                changes.append(Change("dataplane_up", now, now))
         return changes
 
-    def deadline(self) -> float | None:
-        """When the host is declared down if nothing comes (None: not alive, or down)."""
-        if self.last_seen is None or self.is_down:
+    def _data_held(self, now: float) -> Change | None:
+        """dataplane_down once the link has read down for the hold (else None)."""
+        since = self.data_down_since
+        if self.dataplane_down or since is None or now - since < self.dataplane_hold:
             return None
-        return self.last_seen + self.timeout
+        self.dataplane_down = True
+        return Change("dataplane_down", now, since)
 
-    def expire(self, now: float) -> Change | None:
-        deadline = self.deadline()
-        if deadline is None or now < deadline:
-            return None
-        self.is_down = True
-        assert self.last_seen is not None
-        return Change("down", now, self.last_seen, now - self.last_seen)
+    def deadline(self) -> float | None:
+        """The next moment a change is due if nothing comes: the host declared down, or its
+        data plane once its hold is over (None: nothing due)."""
+        due = []
+        if self.last_seen is not None and not self.is_down:
+            due.append(self.last_seen + self.timeout)
+        if self.data_down_since is not None and not self.dataplane_down and not self.is_down:
+            due.append(self.data_down_since + self.dataplane_hold)
+        return min(due) if due else None
+
+    def expire(self, now: float) -> list[Change]:
+        """The changes due by ``now`` with nothing heard (none, the data plane, the host)."""
+        changes = []
+        if not self.is_down:
+            held = self._data_held(now)
+            if held is not None:
+                changes.append(held)
+        if self.last_seen is not None and not self.is_down and now >= self.last_seen + \
+                self.timeout:
+            self.is_down = True
+            changes.append(Change("down", now, self.last_seen, now - self.last_seen))
+        return changes

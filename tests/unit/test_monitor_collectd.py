@@ -91,22 +91,42 @@ def beat(data: str = "up", boot: str = "b1") -> Heartbeat:
 
 def test_silence_past_the_timeout_is_down_once_and_a_beat_is_up() -> None:
     t = HeartbeatTracker(timeout=0.2)
-    assert t.expire(100.0) is None  # never heard: not down
+    assert t.expire(100.0) == []  # never heard: not down
     assert t.heartbeat(beat(), 0.0) == [] and t.deadline() == pytest.approx(0.2)
-    assert t.expire(0.19) is None
-    down = t.expire(0.25)
-    assert down is not None and down.kind == "down" and down.silent_s == pytest.approx(0.25)
-    assert t.expire(5.0) is None  # said once
+    assert t.expire(0.19) == []
+    (down,) = t.expire(0.25)
+    assert down.kind == "down" and down.silent_s == pytest.approx(0.25)
+    assert t.expire(5.0) == []  # said once
     (up,) = t.heartbeat(beat(boot="b2"), 6.0)  # collectd restarted: a new boot
     assert up.kind == "up" and t.boots == ["b1", "b2"]
 
 
 def test_the_data_plane_link_state_in_the_beats_makes_its_own_transitions() -> None:
-    t = HeartbeatTracker(timeout=0.2)
+    t = HeartbeatTracker(timeout=0.2)  # no hold: the first "down" is reported
     t.heartbeat(beat(), 0.0)
     assert [c.kind for c in t.heartbeat(beat("down"), 0.05)] == ["dataplane_down"]
     assert t.heartbeat(beat("down"), 0.1) == []
     assert [c.kind for c in t.heartbeat(beat("up"), 0.15)] == ["dataplane_up"]
+
+
+def test_a_data_plane_link_down_for_less_than_the_hold_reports_nothing() -> None:
+    t = HeartbeatTracker(timeout=0.2, dataplane_hold=0.1)
+    t.heartbeat(beat(), 0.0)
+    # a flap: down for 10 ms, several times
+    for start in (0.3, 0.6, 0.9):
+        assert t.heartbeat(beat("down"), start) == []
+        assert t.deadline() == pytest.approx(start + 0.1)
+        assert t.heartbeat(beat("up"), start + 0.01) == []
+        assert t.expire(start + 0.15) == []
+    # down for longer: reported when the hold is over, with nothing more heard
+    t.heartbeat(beat("down"), 1.2)
+    assert t.expire(1.25) == []
+    (change,) = t.expire(1.3)
+    assert change.kind == "dataplane_down" and change.last_seen == pytest.approx(1.2)
+    assert t.heartbeat(beat("down"), 1.35) == []  # said once
+    assert [c.kind for c in t.heartbeat(beat("up"), 1.4)] == ["dataplane_up"]
+    with pytest.raises(ValueError, match="dataplane_hold"):
+        HeartbeatTracker(timeout=0.2, dataplane_hold=-1)
 
 
 def test_a_datagram_that_is_not_a_heartbeat_is_refused() -> None:
