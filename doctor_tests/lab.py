@@ -199,6 +199,13 @@ def programs() -> list[dict[str, str]]:
     return rows
 
 
+def runs_collectd() -> bool:
+    """Whether the lab's compute hosts run collectd with Doctor's plugin (every one does
+    once the lab is up)."""
+    return any(p["name"].startswith("computes:collectd-") and p["state"] == "RUNNING"
+               for p in programs())
+
+
 def all_hosts() -> list[LabHost]:
     """Every namespace host of the lab: the controller first, then the compute hosts."""
     script = lab_dir() / "bin" / "lab-net.sh"

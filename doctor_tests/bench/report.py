@@ -356,6 +356,11 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
                          soak.get("false_alarms"), soak.get("minutes"),
                          ", ".join(soak.get("hosts", [])), soak.get("cpu_hogs"),
                          soak.get("probes_sent"), soak.get("probes_missed")))
+        if soak.get("collectd_heartbeats") is not None:
+            lines[-1] += (" The collectd monitor over the same time: %s false alarm(s) "
+                          "(host or data plane), %s heartbeats received."
+                          % (soak.get("collectd_false_alarms"),
+                             soak.get("collectd_heartbeats")))
     else:
         lines.append("Soak: not run.")
     lines += ["", "CPU ms per server by component (fault to last alarm, medians):", "",
@@ -363,7 +368,7 @@ def render_readme(doc: Mapping[str, Any], plot_name: str, json_name: str) -> str
     compared = strategies_table(doc)
     if compared:
         lines += [compared, ""]
-    lines += ["## Against the targets (issue 7)", "", targets_table(doc), ""]
+    lines += ["## Against the targets (issues 7, 18 and 19)", "", targets_table(doc), ""]
     return "\n".join(lines)
 
 
@@ -439,6 +444,8 @@ TARGETS: tuple[Target, ...] = (
            lambda d: d.get("inspector_efficiency"), _ratio),
     Target("false alarms in the soak", 0, "<=",
            lambda d: (d.get("soak") or {}).get("false_alarms")),
+    Target("false alarms in the soak, collectd monitor", 0, "<=",
+           lambda d: (d.get("soak") or {}).get("collectd_false_alarms")),
 )
 
 

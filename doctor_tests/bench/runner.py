@@ -259,7 +259,9 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
         if config.soak_minutes > 0:
             mark = time.monotonic()
             hosts = [(h.name, h.address) for h in lab.hosts() if h.link_up]
-            soak_doc = soak.run_soak(hosts, config.soak_minutes).to_json()
+            soak_doc = soak.run_soak(
+                hosts, config.soak_minutes,
+                collectd_port=settings.collectd_port if lab.runs_collectd() else None).to_json()
             timings["soak_s"] = round(time.monotonic() - mark, 1)
     doc = make_doc()
     for path in write_outputs(doc, config.output):
