@@ -12,7 +12,7 @@ RESULTS ?= results
 USE_LAB := $(if $(or $(OS_AUTH_URL),$(filter-out doctor-lab,$(OS_CLOUD))),,yes)
 export INSTALLER_TYPE ?= local
 
-.PHONY: help venv lab lab-down lab-status run test lint unit syntax layouts package e2e bench xtesting clean
+.PHONY: help venv lab lab-down lab-status run test lint unit netns syntax layouts package e2e bench xtesting clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -59,16 +59,24 @@ syntax: venv
 package: venv
 	tests/package/check_wheel.sh
 
-# The scenarios from the package (as an installed wheel runs them), then Ctrl-C to make run
+# The faults and the collectd monitor for real in namespaces of the tests' own (root; no lab)
+netns: venv
+	mkdir -p $(RESULTS)
+	$(BIN)/pytest tests/netns -q -p no:cacheprovider --junitxml=$(RESULTS)/netns.xml
+
+# The scenarios from the package (as an installed wheel runs them), then Ctrl-C to make run;
+# both monitors, so that the fault catalogue runs every fault with every monitor that sees it
 e2e: venv
 	mkdir -p $(RESULTS)
-	TEST_CASE=all $(BIN)/pytest --pyargs doctor_tests.scenarios tests/e2e -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
+	TEST_CASE=all MONITOR_TYPE=sample,collectd $(BIN)/pytest --pyargs doctor_tests.scenarios tests/e2e -v -p no:cacheprovider -m lab --junitxml=$(RESULTS)/e2e.xml
 
-test: lint unit syntax layouts package lab e2e
+test: lint unit netns syntax layouts package lab e2e
 
-# The benchmark on the lab (issue 7): docs/benchmarks/latest.json, README.md, notification.svg
+# The benchmark on the lab (issues 7, 18): docs/benchmarks/latest.json, README.md,
+# notification.svg; then the fault x monitor matrix (issue 19): fault-matrix.json and .md
 bench: venv
 	$(BIN)/doctor bench
+	$(BIN)/python -m doctor_tests.bench.matrix --runs 5
 
 # Doctor as an Xtesting case on the lab (docs/xtesting.md): real run_tests, file:// results
 xtesting: venv lab
