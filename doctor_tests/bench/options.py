@@ -13,7 +13,8 @@ Variants are inspector option sets, named on the command line (``--variants``):
 - ``strategy-<name>``: the inspector's ``strategy`` option (``service_first``,
   ``parallel``, ``at_once``: the predecessor's design);
 - ``pace<N>``: at most N resets in flight after the shortcut's notifications
-  (``shortcut_pace=N``).
+  (``shortcut_pace=N``);
+- ``ports<N>``: at most N port updates in flight (``port_pace=N``).
 
 Names combine with ``+`` (``shortcut+threads32``). Whether the inspector accepts a
 variant's options is checked against its constructor (:func:`unsupported`).
@@ -51,9 +52,10 @@ _FIXED: dict[str, dict[str, Any]] = {
 _THREADS = re.compile(r"threads(\d+)\Z")
 _STRATEGY = re.compile(r"strategy-([a-z][a-z0-9_]*)\Z")
 _PACE = re.compile(r"pace(\d+)\Z")
-ALLOWED_VARIANTS = "default, serial, shortcut, threads<N> (N 1..%d), pace<N> (N 1..%d), " \
+_PORTS = re.compile(r"ports(\d+)\Z")
+ALLOWED_VARIANTS = "default, serial, shortcut, threads<N>, pace<N>, ports<N> (N 1..%d), " \
                    "strategy-<%s>; combined with + (shortcut+threads32)" % (
-                       MAX_THREADS, MAX_THREADS, "|".join(STRATEGIES))
+                       MAX_THREADS, "|".join(STRATEGIES))
 
 
 class BenchOptionError(ValueError):
@@ -130,6 +132,9 @@ def _variant_part(part: str, option: str) -> dict[str, Any]:
     match = _PACE.match(part)
     if match and 1 <= int(match.group(1)) <= MAX_THREADS:
         return {"shortcut_pace": int(match.group(1))}
+    match = _PORTS.match(part)
+    if match and 1 <= int(match.group(1)) <= MAX_THREADS:
+        return {"port_pace": int(match.group(1))}
     match = _STRATEGY.match(part)
     if match and match.group(1) in STRATEGIES:
         return {"strategy": match.group(1)}

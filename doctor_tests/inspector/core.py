@@ -119,6 +119,7 @@ class Inspector:
         publisher: ShortcutPublisher | None = None,
         strategy: str = DEFAULT_STRATEGY,
         shortcut_pace: int = DEFAULT_SHORTCUT_PACE,
+        port_pace: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
@@ -126,6 +127,8 @@ class Inspector:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
         if shortcut_pace < 1:
             raise ValueError(f"shortcut_pace must be >= 1, not {shortcut_pace}")
+        if port_pace is not None and port_pace < 1:
+            raise ValueError(f"port_pace must be >= 1, not {port_pace}")
         if shortcut and publisher is None:
             if not bus_url:
                 raise ValueError("shortcut needs the notification bus URL (bus_url, "
@@ -136,6 +139,9 @@ class Inspector:
         self.concurrency = concurrency
         self.strategy = strategy
         self.shortcut_pace = shortcut_pace
+        # port updates in flight at most (they follow the resets, beside the tail of the
+        # tenants' alarms); None: the pool's concurrency
+        self.port_pace = min(port_pace or concurrency, concurrency)
         self.warm_up = warm_up
         self.index = index or HostIndex(backend, interval=index_interval, clock=clock)
         self._clock = clock
@@ -296,7 +302,7 @@ class Inspector:
         # updates would compete with Nova's resets for the controller's CPU
         port_stage = Stage(tuple(("port", pid, partial(self.backend.set_port_status, pid,
                                                        port_status))
-                                 for pid in record.ports), limit=self.concurrency)
+                                 for pid in record.ports), limit=self.port_pace)
         if kind.startswith("dataplane"):
             return [port_stage] if port_stage.actions else []  # host and servers left alone
         service = entry.service

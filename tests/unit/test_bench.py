@@ -46,13 +46,14 @@ def test_runs_minutes_seconds() -> None:
 
 def test_variants_by_name_and_combined() -> None:
     got = options.parse_variants("default,threads32,serial,shortcut+threads8,strategy-at_once,"
-                                 "shortcut+pace4,default")
+                                 "shortcut+pace4,ports2,default")
     assert [v.name for v in got] == ["default", "threads32", "serial", "shortcut+threads8",
-                                     "strategy-at_once", "shortcut+pace4"]
+                                     "strategy-at_once", "shortcut+pace4", "ports2"]
     assert [v.options for v in got] == [{}, {"concurrency": 32}, {"concurrency": 1},
                                         {"shortcut": True, "concurrency": 8},
                                         {"strategy": "at_once"},
-                                        {"shortcut": True, "shortcut_pace": 4}]
+                                        {"shortcut": True, "shortcut_pace": 4},
+                                        {"port_pace": 2}]
     assert got[3].is_shortcut and not got[0].is_shortcut
 
 

@@ -426,3 +426,12 @@ def test_unknown_strategy_and_pace_are_clear_errors() -> None:
         Inspector(FakeCloud(), strategy="fast")
     with pytest.raises(ValueError, match="shortcut_pace must be >= 1, not 0"):
         Inspector(FakeCloud(), shortcut_pace=0)
+
+
+def test_port_pace_bounds_the_port_updates_in_flight() -> None:
+    cloud = cloud_with(servers=2, ports=12, delay=0.02)
+    _round(cloud, concurrency=8, port_pace=2)
+    ports = cloud.calls_named("set_port_down")
+    assert len(ports) == 12 and _in_flight_during(ports, 0, float("inf")) == 2
+    with pytest.raises(ValueError, match="port_pace must be >= 1, not 0"):
+        Inspector(FakeCloud(), port_pace=0)
