@@ -1,7 +1,5 @@
 """The fault x monitor matrix: each fault of the catalogue with each monitor, K times.
 
-DRAFT: written off the lab and not yet run on it (issue 19).
-
 Each run is one ``TEST_CASE=fault_catalogue`` scenario (``DOCTOR_FAULTS=<fault>
 MONITOR_TYPE=<monitor>``) in a pytest process of its own, its record read back from its
 results directory (``fault_catalogue-<fault>/results.json``: the criteria, every check,

@@ -1,8 +1,6 @@
 """The fault catalogue: every fault of doctor_tests.faults, each with the monitors that apply,
 and its expected reaction checked, the absence of a reaction included, by evidence.
 
-DRAFT: written off the lab and not yet run on it (issue 19).
-
 Steps, for each fault (DOCTOR_FAULTS selects some; default all):
 
 1. a project of the run's own, VM_COUNT servers on the host to fail (two hosts for
