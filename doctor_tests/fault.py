@@ -163,6 +163,19 @@ def _script(fault_id: str, address: str, duration_s: float, sudo: str = "") -> s
          "sudo": sudo, "check": PRIVILEGE_CHECK_FAILED}
 
 
+def wait_ssh(target: SshTarget, timeout: float, interval: float = 0.2) -> None:
+    """Wait until ``target`` answers on its SSH port again (after a fault)."""
+    def answers() -> bool:
+        try:
+            with socket.create_connection((target.address, 22), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
+               % (target.host, target.address), interval=interval)
+
+
 SCRIPT_GONE = 4  # end_command's status when the script's process group is already gone
 
 
@@ -250,15 +263,7 @@ class LinkFault:
                         end_command(self.host_pid), rc, err.strip()[:200])
 
     def wait_reachable(self, timeout: float) -> None:
-        def answers() -> bool:
-            try:
-                with socket.create_connection((self.target.address, 22), timeout=1.0):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
-                   % (self.target.host, self.target.address), interval=0.2)
+        wait_ssh(self.target, timeout)
 
     def fault_time(self, timeout: float = 60.0) -> float:
         """T00: when the host took its link down, by the host's clock (read over SSH).

@@ -8,14 +8,14 @@ read back its ``fault_time`` (T00 per host).
 
 from __future__ import annotations
 
+import functools
 import logging
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from doctor_tests.fault import FaultFailed, HostShell, SshTarget
+from doctor_tests.fault import FaultFailed, HostShell, SshTarget, wait_ssh
 from doctor_tests.faults.catalogue import (
     FAULTS,
     MONITOR_TYPES,
@@ -27,7 +27,6 @@ from doctor_tests.faults.catalogue import (
 )
 from doctor_tests.faults.console import Console, ConsoleFault, NoConsole, console_t00
 from doctor_tests.faults.host import AgentFault, LinksFault
-from doctor_tests.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -99,18 +98,7 @@ class Fault:
 
 
 def _reachable(target: SshTarget) -> Callable[[float], None]:
-    def wait(timeout: float) -> None:
-        def answers() -> bool:
-            try:
-                with socket.create_connection((target.address, 22), timeout=1.0):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
-                   % (target.host, target.address), interval=0.5)
-
-    return wait
+    return functools.partial(wait_ssh, target, interval=0.5)
 
 
 def make_fault(name: str, hosts: Sequence[FaultHost], console: Console,

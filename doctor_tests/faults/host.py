@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from doctor_tests.fault import (
     end_command,
     link_flags,
     root_prefix,
+    wait_ssh,
 )
 from doctor_tests.waiting import WaitTimeout, wait_until
 
@@ -178,15 +178,7 @@ class LinksFault:
                  self.down_s, self.host_pid)
 
     def wait_reachable(self, timeout: float) -> None:
-        def answers() -> bool:
-            try:
-                with socket.create_connection((self.target.address, 22), timeout=1.0):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
-                   % (self.target.host, self.target.address), interval=0.2)
+        wait_ssh(self.target, timeout)
 
     def fault_time(self, timeout: float = 60.0) -> float:
         """T00 by the host's clock, read back over SSH once the host answers; checks that
