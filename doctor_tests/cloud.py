@@ -80,6 +80,20 @@ def alarm_history(conn: Connection, alarm_id: str) -> list[dict[str, Any]]:
                       "Aodh GET /alarms/%s/history" % alarm_id))
 
 
+def port_alarm_body(name: str, port_id: str, action_url: str, status: str = "DOWN"
+                    ) -> dict[str, Any]:
+    """An Aodh event alarm that fires when Neutron says ``port_id``'s
+    ``data_plane_status`` is ``status`` (its ``port.update.end`` notification)."""
+    return {
+        "name": name, "type": "event", "severity": "critical", "repeat_actions": False,
+        "alarm_actions": [action_url],
+        "event_rule": {"event_type": "port.update.end", "query": [
+            {"field": "traits.port_id", "op": "eq", "type": "string", "value": port_id},
+            {"field": "traits.data_plane_status", "op": "eq", "type": "string",
+             "value": status}]},
+    }
+
+
 def event_alarm_body(name: str, server_id: str, action_url: str, *, severity: str = "critical",
                      repeat_actions: bool = False, state: str = "error",
                      event_type: str = "compute.instance.update") -> dict[str, Any]:

@@ -17,7 +17,6 @@ import logging
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,12 +27,12 @@ import yaml
 
 from doctor_tests import lab
 from doctor_tests.config import Settings
-from doctor_tests.fault import HostShell, SshError, SshTarget
+from doctor_tests.fault import HostShell, SshError, SshTarget, wait_ssh
 from doctor_tests.installer import Installer, InstallerError, get_installer
 from doctor_tests.paths import data_root
 from doctor_tests.playbook import PlaybookFailed
 from doctor_tests.profiler.sources.clock import ClockError, ClockOffset, measure_node_clock
-from doctor_tests.waiting import WaitTimeout, wait_until
+from doctor_tests.waiting import WaitTimeout
 
 LOG = logging.getLogger(__name__)
 
@@ -182,16 +181,8 @@ class InstallerEnv:
         by_console = self.console_link_up(host)
         timeout = 30.0 if by_console else self.settings.fault_duration_s + 60.0
 
-        def answers() -> bool:
-            try:
-                with socket.create_connection((target.address, 22), timeout=1.0):
-                    return True
-            except OSError:
-                return False
-
         try:
-            wait_until(answers, timeout, "%s (%s) to answer on port 22 again"
-                       % (host, target.address), interval=0.5)
+            wait_ssh(target, timeout, interval=0.5)
         except WaitTimeout as exc:
             raise CloudFactsError("%s; its link may still be down: bring it up on the host "
                                   "(ip link set <dev> up)" % exc) from exc

@@ -49,17 +49,6 @@ LOG = logging.getLogger(__name__)
 pytestmark = [pytest.mark.lab, pytest.mark.fault]
 
 
-def _port_alarm(name: str, port_id: str, url: str) -> dict[str, Any]:
-    return {
-        "name": name, "type": "event", "severity": "critical", "repeat_actions": False,
-        "alarm_actions": [url],
-        "event_rule": {"event_type": "port.update.end", "query": [
-            {"field": "traits.port_id", "op": "eq", "type": "string", "value": port_id},
-            {"field": "traits.data_plane_status", "op": "eq", "type": "string",
-             "value": "DOWN"}]},
-    }
-
-
 def _third_host(admin: Any, taken: set[str]) -> str:
     healthy = sorted(s.host for s in cloud.compute_services(admin)
                      if s.state == "up" and s.status == "enabled" and not s.is_forced_down
@@ -119,8 +108,9 @@ def test_fault_catalogue(fault_name, worker_settings, admin, env, installer, cle
 
     cleanup.add("port alarms of %s" % run.name, _delete_port_alarms)
     for pid in sorted(failed_ports | other_ports):
-        made = cloud.create_alarm(conn, _port_alarm("%s-port-%s" % (run.name, pid[:8]), pid,
-                                                    consumer.failure_url))
+        body = cloud.port_alarm_body("%s-port-%s" % (run.name, pid[:8]), pid,
+                                     consumer.failure_url)
+        made = cloud.create_alarm(conn, body)
         port_alarms[made["alarm_id"]] = pid
     run.wait_alarm_cache(cache_wait)
 

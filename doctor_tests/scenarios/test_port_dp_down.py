@@ -34,17 +34,6 @@ LOG = logging.getLogger(__name__)
 pytestmark = [pytest.mark.lab, pytest.mark.fault]
 
 
-def _port_alarm(name: str, port_id: str, url: str) -> dict[str, Any]:
-    return {
-        "name": name, "type": "event", "severity": "critical", "repeat_actions": False,
-        "alarm_actions": [url],
-        "event_rule": {"event_type": "port.update.end", "query": [
-            {"field": "traits.port_id", "op": "eq", "type": "string", "value": port_id},
-            {"field": "traits.data_plane_status", "op": "eq", "type": "string",
-             "value": "DOWN"}]},
-    }
-
-
 def test_port_dp_down(worker_settings, admin, env, clean_start, cleanup, consumer, cache_wait,
                       record_property) -> None:
     """Link down -> the host's ports DOWN through the API -> the tenant's port alarms."""
@@ -83,8 +72,9 @@ def test_port_dp_down(worker_settings, admin, env, clean_start, cleanup, consume
     cleanup.add("port alarms %s*" % run.name, _delete_alarms)
     port_alarms: dict[str, str] = {}  # alarm id -> port id
     for port in host_ports + other_ports:
-        made = cloud.create_alarm(conn, _port_alarm("%s-port-%s" % (run.name, port.id[:8]),
-                                                    port.id, consumer.failure_url))
+        body = cloud.port_alarm_body("%s-port-%s" % (run.name, port.id[:8]), port.id,
+                                     consumer.failure_url)
+        made = cloud.create_alarm(conn, body)
         port_alarms[made["alarm_id"]] = port.id
     run.wait_alarm_cache(cache_wait)
 
