@@ -36,6 +36,11 @@ class HostMonitor(Protocol):
 
     def wait_down(self, timeout: float) -> DownEvent | None: ...
 
+    def heard(self) -> int:
+        """How often the host has been heard so far (ICMP replies, heartbeats): a monitor
+        that says nothing is evidence only if it kept hearing the host meanwhile."""
+        ...
+
 
 @dataclass
 class SampleMonitor:
@@ -63,6 +68,9 @@ class SampleMonitor:
     def wait_down(self, timeout: float) -> DownEvent | None:
         return self.host.wait_down(timeout)
 
+    def heard(self) -> int:
+        return self.host.replies_received
+
 
 @dataclass
 class CollectdHostMonitor:
@@ -83,6 +91,9 @@ class CollectdHostMonitor:
 
     def wait_down(self, timeout: float) -> DownEvent | None:
         return self.receiver.wait_down(self.hostname, timeout)
+
+    def heard(self) -> int:
+        return self.receiver.heartbeats(self.hostname)
 
 
 #: the hosts a run watches: Nova host name -> (management address, data-plane address)

@@ -126,6 +126,7 @@ def test_fault_catalogue(fault_name, worker_settings, admin, env, installer, cle
         cleanup.add("nova-compute on %s up again" % host, service_back, admin, host,
                     settings.fault_duration_s + 120)
     cleanup.add("the fault %s undone" % fault_name, fault.restore)
+    heard_before = {name: m.heard() for name, m in monitors[run.host].items()}
     fault.inject()
 
     verdict = Verdict("fault_catalogue-%s" % fault_name)
@@ -139,7 +140,7 @@ def test_fault_catalogue(fault_name, worker_settings, admin, env, installer, cle
         _data_plane(verdict, figures, run, fault, servers[run.host], failed_ports,
                     port_alarms, admin, conn, c)
     else:
-        _nothing(verdict, figures, run, fault, fault_name, monitors[run.host],
+        _nothing(verdict, figures, run, fault, fault_name, monitors[run.host], heard_before,
                  servers[run.host], failed_ports, port_alarms, admin, conn, c)
     verdict.check("absent: duplicate alarm", not c.duplicates(), str(c.duplicates()))
 
@@ -247,7 +248,8 @@ def _data_plane(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault:
 
 
 def _nothing(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault: Any,
-             fault_name: str, monitors: dict[str, HostMonitor], on_host: list[Any],
+             fault_name: str, monitors: dict[str, HostMonitor], heard_before: dict[str, int],
+             on_host: list[Any],
              failed_ports: set[str], port_alarms: dict[str, str], admin: Any, conn: Any,
              c: Any) -> None:
     (part,) = fault.parts
@@ -263,6 +265,12 @@ def _nothing(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault: An
         verdict.check("the agent was killed", bool(part.pids), "no nova-compute pid killed")
         fault.restore()  # the agent back: the fault is over
     for name, monitor in monitors.items():
+        # evidence, not a quiet window: the monitor kept hearing the host meanwhile
+        heard = monitor.heard() - heard_before[name]
+        figures["heard_during_fault_%s" % name] = heard
+        verdict.check("the %s monitor kept hearing %s during the fault" % (name, run.host),
+                      heard > 0, "%d replies or heartbeats heard since the fault began"
+                      % heard)
         verdict.check("absent: report by %s" % name, monitor.wait_down(0) is None,
                       "the %s monitor reported %s down" % (name, run.host))
     assert run.inspector is not None
