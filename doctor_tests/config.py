@@ -36,12 +36,18 @@ CONFIG_FILE_ENV = "DOCTOR_CONFIG"
 INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "fuel", "kolla")
 # OPNFV installers that are retired: named as such, not as unknown values.
 RETIRED_INSTALLERS = ("daisy", "compass", "joid")
-INSPECTOR_TYPES = ("sample",)
 # doctor_tests.inspector.core.STRATEGIES (not imported: the settings load without the
 # inspector's dependencies); a unit test keeps the two the same
 INSPECTOR_STRATEGIES = ("service_first", "parallel", "at_once")
 # upstream's monitor names: sample (ICMP from the runner), collectd (a daemon on the host)
 MONITOR_TYPES = ("sample", "collectd")
+# sample: Doctor's own; vitrage, masakari: the third-party stacks the lab runs beside it
+# (roles/lab_peers, docs/peers.md).
+INSPECTOR_TYPES = ("sample", "vitrage", "masakari")
+# Inspectors of the upstream Doctor that no current OpenStack can run: named as such.
+RETIRED_INSPECTORS = {
+    "congress": "OpenStack Congress is retired and was never released for current OpenStack",
+}
 PROFILER_TYPES = ("poc", "none")
 TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue",
               "all")
@@ -155,6 +161,14 @@ def _installer(raw: object) -> str:
         raise _Invalid("%s is a retired OPNFV installer, no longer supported; allowed: %s"
                        % (name, ", ".join(INSTALLER_TYPES)))
     return _choice(*INSTALLER_TYPES)(raw)
+
+
+def _inspector(raw: object) -> str:
+    name = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(name, str) and name in RETIRED_INSPECTORS:
+        raise _Invalid("%s (inspector %s) is not supported; allowed: %s"
+                       % (RETIRED_INSPECTORS[name], name, ", ".join(INSPECTOR_TYPES)))
+    return _choice(*INSPECTOR_TYPES)(raw)
 
 
 def _int(minimum: int, maximum: int | None = None) -> Converter:
@@ -301,7 +315,8 @@ _PORT = _int(0, 65535)
 SPECS: tuple[_Spec, ...] = (
     _Spec("installer_type", "INSTALLER_TYPE", _installer, "deployment tool"),
     _Spec("installer_ip", "INSTALLER_IP", _text, "address of the installer node"),
-    _Spec("inspector_type", "INSPECTOR_TYPE", _choice(*INSPECTOR_TYPES), "inspector backend"),
+    _Spec("inspector_type", "INSPECTOR_TYPE", _inspector,
+          "inspector: sample (Doctor's), vitrage or masakari (docs/peers.md)"),
     _Spec("vm_count", "VM_COUNT", _int(1), "servers per scenario"),
     _Spec("profiler_type", "PROFILER_TYPE", _choice(*PROFILER_TYPES), "profiler"),
     _Spec("test_case", "TEST_CASE", _choice(*TEST_CASES), "which scenario(s) to run"),

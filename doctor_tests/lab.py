@@ -31,6 +31,8 @@ LOG = logging.getLogger(__name__)
 DEFAULT_LAB_DIR = Path("/var/lib/doctor-lab")
 API_PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
              "neutron": 9696, "aodh": 8042}
+#: The peers' APIs (roles/lab_peers), checked when the inventory's lab_peers names them.
+PEER_PORTS = {"vitrage": 8999, "masakari": 15868}
 MAX_COMPUTES = 20
 
 
@@ -69,6 +71,21 @@ def inventory_var(name: str, default: str) -> str:
     except (OSError, yaml.YAMLError):
         value = None
     return str(value) if value not in (None, "") else default
+
+
+def peers() -> list[str]:
+    """The peers the lab runs (``lab_peers``: vitrage, masakari), known ones only."""
+    path = data_root() / "inventory" / "local" / "group_vars" / "all.yml"
+    try:
+        value = (yaml.safe_load(path.read_text()) or {}).get("lab_peers")
+    except (OSError, yaml.YAMLError):
+        value = None
+    return [p for p in value if p in PEER_PORTS] if isinstance(value, list) else []
+
+
+def api_ports() -> dict[str, int]:
+    """Every API port ``doctor lab status`` checks: the services' and the peers'."""
+    return {**API_PORTS, **{p: PEER_PORTS[p] for p in peers()}}
 
 
 def node_user() -> str:
@@ -306,7 +323,7 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
         healthy &= ok
         svc_rows.append([p["name"], p["state"], p["detail"]])
     addr = controller_address()
-    for name, port in API_PORTS.items():
+    for name, port in api_ports().items():
         ok = bool(addr) and tcp_open(addr or "", port)
         healthy &= ok
         svc_rows.append(["api:%s" % name, "LISTENING" if ok else "CLOSED",

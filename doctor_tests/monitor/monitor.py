@@ -82,10 +82,12 @@ class Monitor:
     ``plane="dataplane"``: the address is the host's data-plane address, and its silence
     is reported as ``compute.host.dataplane.down`` (the host's ports, not the host).
 
-    ``on_down``/``on_up`` are called (from the reporting thread, after the report to the
-    inspector) with the :class:`DownEvent`/:class:`UpEvent`. ``socket_factory`` exists
-    for tests: it returns an object with the :class:`~doctor_tests.monitor.icmp.ProbeSocket`
-    interface for the address.
+    Reports go to the sample inspector at ``inspector_url``, or to ``reporter`` (Vitrage's
+    or Masakari's, :mod:`doctor_tests.peers`); with neither, nothing is reported. The peers
+    receive host reports only (neither knows a data-plane event).
+    ``on_down``/``on_up`` are called (from the reporting thread, after the report) with the
+    :class:`DownEvent`/:class:`UpEvent`. ``socket_factory`` exists for tests: it returns an
+    object with the :class:`~doctor_tests.monitor.icmp.ProbeSocket` interface for the address.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Monitor:
         report_deadline: float = 5.0,
         socket_factory: Callable[[str], icmp.ProbeSocket] = icmp.IcmpSocket,
         plane: str = "host",
+        reporter: report.Reporter | None = None,
     ) -> None:
         if plane not in report.PLANES:
             raise MonitorConfigError(
@@ -125,8 +128,17 @@ class Monitor:
                 raise MonitorConfigError(
                     f"inspector URL must be http(s)://host:port, not {inspector_url!r}"
                 )
+        if inspector_url is not None and reporter is not None:
+            raise MonitorConfigError(
+                f"give an inspector URL or a reporter (to {reporter.receiver}), not both")
+        if reporter is not None and plane != "host":
+            raise MonitorConfigError(
+                f"plane {plane!r}: {reporter.receiver} receives host reports only")
         self.hostname = hostname.strip()
         self.inspector_url = inspector_url
+        self.reporter: report.Reporter | None = (
+            report.InspectorReporter(inspector_url, plane=plane) if inspector_url is not None
+            else reporter)
         self.interval = float(interval)
         self.timeout = float(timeout)
         self.misses = misses
@@ -359,26 +371,27 @@ class Monitor:
                 self._call(self._on_up, event)
 
     def _report(self, event: HostEvent, kind: Literal["down", "up"], at: float) -> None:
-        if self.inspector_url is None:
+        reporter = self.reporter
+        if reporter is None:
             return
-        body = [report.host_event(self.hostname, kind, at=at, event_id=event.event_id,
-                                  plane=self.plane)]
         started = time.time()
         status: int | None = None
         error: str | None = None
         attempts = 1
         try:
-            status = report.put_events(self.inspector_url, body, deadline=self.report_deadline)
+            status = reporter.send(self.hostname, kind, at, event.event_id,
+                                   deadline=self.report_deadline).status
         except report.ReportFailed as exc:
-            error, attempts = exc.last_error, exc.attempts
+            error, attempts, status = exc.last_error, exc.attempts, exc.status
         result = report.ReportResult(
-            event.event_id, kind, report.events_url(self.inspector_url), error is None,
+            event.event_id, kind, reporter.url, error is None,
             status, attempts, started, time.time(), error,
         )
         with self._lock:
             self._reports.append(result)
         if error is None:
-            LOG.info("reported host %s %s to %s (HTTP %s)", self.hostname, kind, result.url, status)
+            LOG.info("reported host %s %s to %s %s (HTTP %s)", self.hostname, kind,
+                     reporter.receiver, result.url, status)
 
     def _call(self, callback: Callable[[Any], None] | None, event: HostEvent) -> None:
         if callback is None:

@@ -149,7 +149,10 @@ def test_error_names_env_flag_value_and_allowed() -> None:
         ("test_case", "all?", "allowed: fault_management, port_dp_down, notification_alarm, "
                               "fault_catalogue, all"),
         ("profiler_type", "x", "allowed: poc, none"),
-        ("inspector_type", "congress", "allowed: sample"),
+        ("inspector_type", "congres", "allowed: sample, vitrage, masakari"),
+        ("inspector_type", "congress", "INSPECTOR_TYPE (--inspector-type) = 'congress' is not "
+         "valid; OpenStack Congress is retired and was never released for current OpenStack "
+         "(inspector congress) is not supported; allowed: sample, vitrage, masakari"),
         ("ci_debug", "maybe", "CI_DEBUG (--ci-debug) = 'maybe' is not valid; allowed: true, false"),
         ("inspector_port", "70000", "an integer 0..65535"),
         ("test_db_url", "ftp://x", "TEST_DB_URL (--test-db-url)"),
@@ -160,6 +163,11 @@ def test_bad_cli_values(field: str, raw: object, needle: str) -> None:
     with pytest.raises(ConfigError, match="command line") as info:
         load_settings({field: raw}, env=NO_FILE)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["sample", "vitrage", "masakari", " vitrage "])
+def test_inspector_types(name: str) -> None:
+    assert load_settings(env={**NO_FILE, "INSPECTOR_TYPE": name}).inspector_type == name.strip()
 
 
 def test_cli_unknown_option_is_an_error() -> None:

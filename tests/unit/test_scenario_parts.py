@@ -160,3 +160,14 @@ def _connect(target: SshTarget, port: int) -> None:
         HostShell(target, timeout=5)
     finally:
         paramiko.SSHClient.connect = original  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("inspector", ["vitrage", "masakari"])
+def test_a_fault_run_refuses_an_inspector_it_would_not_drive(inspector: str) -> None:
+    from doctor_tests.config import Settings
+    from doctor_tests.harness.run import InspectorNotDriven, require_driven_inspector
+
+    require_driven_inspector(Settings(inspector_type="sample"))
+    with pytest.raises(InspectorNotDriven, match="INSPECTOR_TYPE=%s: the fault scenarios do not "
+                       "drive %s yet.*drive: sample" % (inspector, inspector)):
+        require_driven_inspector(Settings(inspector_type=inspector))
