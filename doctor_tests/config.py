@@ -50,7 +50,27 @@ RETIRED_INSPECTORS = {
 }
 PROFILER_TYPES = ("poc", "none")
 TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue",
-              "all")
+              "recovery", "all")
+# The inspectors each scenario drives. TEST_CASE=all runs those that drive INSPECTOR_TYPE
+# and skips the others, naming the INSPECTOR_TYPE that runs them; naming a scenario with
+# an inspector it does not drive is an error (the run would measure something else).
+# recovery: Masakari evacuates the failed host's servers (Doctor's sample inspector forces
+# the host down first); fault_management with vitrage: Vitrage forces the host down and
+# sets its servers to error (docs/peers.md).
+CASE_INSPECTORS: dict[str, tuple[str, ...]] = {
+    "fault_management": ("sample", "vitrage"),
+    "port_dp_down": ("sample",),
+    "notification_alarm": ("sample",),
+    "fault_catalogue": ("sample",),
+    "recovery": ("masakari",),
+}
+# the monitors that can report to each inspector (collectd's receiver reports to the sample
+# inspector's URL only)
+INSPECTOR_MONITORS: dict[str, tuple[str, ...]] = {
+    "sample": ("sample", "collectd"),
+    "vitrage": ("sample",),
+    "masakari": ("sample",),
+}
 # the fault catalogue's faults (doctor_tests.faults.catalogue.FAULTS; a unit test keeps
 # the two equal: the catalogue imports nothing from here)
 FAULT_NAMES = ("link_down", "management_down", "power_off", "hang", "data_plane_down",
@@ -484,7 +504,32 @@ def load_settings(
 
     if "os_cloud" not in values and values.get("installer_type", "local") == "local":
         values["os_cloud"] = LOCAL_CLOUD
-    return Settings(**values)
+    settings = Settings(**values)
+    problem = inspector_problem(settings)
+    if problem:
+        raise ConfigError(problem)
+    return settings
+
+
+def cases_for(inspector: str) -> tuple[str, ...]:
+    """The scenarios (TEST_CASE values) that drive ``inspector``."""
+    return tuple(case for case, names in CASE_INSPECTORS.items() if inspector in names)
+
+
+def inspector_problem(settings: Settings) -> str | None:
+    """Why INSPECTOR_TYPE cannot run with TEST_CASE or MONITOR_TYPE (None: it can)."""
+    inspector = settings.inspector_type
+    case = settings.test_case
+    if case != "all" and inspector not in CASE_INSPECTORS[case]:
+        return ("TEST_CASE=%s does not drive INSPECTOR_TYPE=%s (it drives: %s); with %s run "
+                "TEST_CASE=%s" % (case, inspector, ", ".join(CASE_INSPECTORS[case]), inspector,
+                                  " or ".join(cases_for(inspector))))
+    wrong = [m for m in settings.monitor_type if m not in INSPECTOR_MONITORS[inspector]]
+    if wrong:
+        return ("MONITOR_TYPE=%s cannot report to INSPECTOR_TYPE=%s (its monitors: %s)"
+                % (",".join(settings.monitor_type), inspector,
+                   ", ".join(INSPECTOR_MONITORS[inspector])))
+    return None
 
 
 def add_pytest_options(parser: Any) -> None:
