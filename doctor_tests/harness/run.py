@@ -18,7 +18,7 @@ from openstack.connection import Connection
 
 from doctor_tests import cloud, resources
 from doctor_tests.cleanup import Cleanup
-from doctor_tests.config import Settings
+from doctor_tests.config import CASE_INSPECTORS, Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault, SshError, SshTarget
 from doctor_tests.harness.env import CloudEnv, measure_clock
@@ -27,6 +27,10 @@ from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
 from doctor_tests.monitor.registry import HostMonitor, make_monitors
+from doctor_tests.monitor.report import InspectorReporter, Reporter
+from doctor_tests.peers import leftovers as peer_leftovers
+from doctor_tests.peers import masakari, vitrage
+from doctor_tests.peers.auth import SessionTokens
 from doctor_tests.profiler import report
 from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
@@ -37,24 +41,18 @@ from doctor_tests.waiting import WaitTimeout, wait_until
 LOG = logging.getLogger(__name__)
 
 
-#: The inspectors the fault scenarios can drive so far. Vitrage and Masakari run in the lab
-#: (roles/lab_peers) and the monitor can report to them (doctor_tests.peers), but their
-#: scenarios are issue 20's next step.
-DRIVEN_INSPECTORS = ("sample",)
-
-
 class InspectorNotDriven(cloud.CloudError):
-    """INSPECTOR_TYPE names a valid inspector that the scenarios do not drive yet."""
+    """INSPECTOR_TYPE names an inspector the scenario does not drive."""
 
 
-def require_driven_inspector(settings: Settings) -> None:
-    """Refuse, before anything is made in the cloud, to run a fault scenario with an
-    inspector it would not use: the run would silently measure the sample inspector."""
-    if settings.inspector_type not in DRIVEN_INSPECTORS:
+def require_inspector(settings: Settings, case: str) -> None:
+    """Refuse, before anything is made in the cloud, to run scenario ``case`` with an
+    inspector it does not drive: the run would silently measure another one (the settings
+    refuse it already; this holds for a scenario called another way, as the benchmark)."""
+    if settings.inspector_type not in CASE_INSPECTORS.get(case, ("sample",)):
         raise InspectorNotDriven(
-            "INSPECTOR_TYPE=%s: the fault scenarios do not drive %s yet (issue 20; the lab "
-            "runs it, docs/peers.md); the scenarios drive: %s"
-            % (settings.inspector_type, settings.inspector_type, ", ".join(DRIVEN_INSPECTORS)))
+            "INSPECTOR_TYPE=%s: %s drives %s (docs/peers.md)"
+            % (settings.inspector_type, case, ", ".join(CASE_INSPECTORS.get(case, ()))))
 
 
 def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
@@ -145,13 +143,15 @@ def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTa
 
 
 def start_monitors(settings: Settings, cleanup: Cleanup, hosts: Mapping[str, tuple[str, str]],
-                   inspector_url: str) -> dict[str, dict[str, HostMonitor]]:
+                   inspector_url: str | None,
+                   reporters: Sequence[Reporter] = ()) -> dict[str, dict[str, HostMonitor]]:
     """The monitors MONITOR_TYPE names for ``hosts`` (host -> (management address,
     data-plane address)), each started and hearing from its host (their stops registered
-    first): host -> monitor type -> monitor, in MONITOR_TYPE's order."""
+    first): host -> monitor type -> monitor, in MONITOR_TYPE's order. They report to the
+    sample inspector at ``inspector_url``, or to ``reporters`` (the peers')."""
     out: dict[str, dict[str, HostMonitor]] = {host: {} for host in hosts}
     for name in settings.monitor_type:
-        monitors = make_monitors(name, settings, hosts, inspector_url)
+        monitors = make_monitors(name, settings, hosts, inspector_url, reporters)
         for host, monitor in monitors.items():
             cleanup.add("%s monitor of %s" % (name, host), monitor.stop)
             monitor.start()
@@ -199,9 +199,9 @@ class FaultRun:
 
     # --- set-up -------------------------------------------------------------------------
     def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0,
-                  server_alarms: bool = True) -> None:
+                  server_alarms: bool = True, case: str = "fault_management") -> None:
         s = self.settings
-        require_driven_inspector(s)
+        require_inspector(s, case)
         self.host, self.other_host = choose_hosts(self.admin, s.fault_host)
         LOG.info("run %s: failing %s, control servers on %s", self.name, self.host,
                  self.other_host)
@@ -234,25 +234,93 @@ class FaultRun:
             threading.Event().wait(seconds)
 
     def start_parts(self, also_watch: Sequence[str] = ()) -> None:
-        """Inspector (index filled and showing every server), then the monitors of the host
-        (and of ``also_watch``: hosts that fail too)."""
+        """The inspector INSPECTOR_TYPE names, then the monitors of the host (and of
+        ``also_watch``: hosts that fail too), reporting to it:
+
+        - sample: Doctor's inspector (its index filled and showing every server);
+        - vitrage: no inspector of Doctor's; the monitors report to Vitrage's event API, and
+          the run ends with the host's "up" and Vitrage's undo (registered first);
+        - masakari: Doctor's inspector fencing the host only (its service forced down: Nova
+          evacuates from a host that is down), then Masakari's notifications API; the run
+          ends with Masakari's notifications settled, the host out of maintenance and its
+          nova-compute enabled again (registered first).
+        """
         s = self.settings
-        url = self.env.bus_url()
-        options: dict[str, Any] = {}
-        if s.inspector_shortcut:
-            if not url:
-                raise cloud.CloudError("DOCTOR_INSPECTOR_SHORTCUT=true needs the notification "
-                                       "bus, and this cloud's bus URL is unknown")
-            options = {"shortcut": True, "bus_url": url}
-        self.inspector, server = start_inspector(s, self.cleanup, self.host,
-                                                 [srv.id for srv in self.servers], **options)
         hosts = [self.host, *also_watch]
-        self.watched = start_monitors(s, self.cleanup, {
-            h: (self.env.ssh_target(h).address, self.env.dataplane_address(h)) for h in hosts},
-            server.url)
+        watched = {h: (self.env.ssh_target(h).address, self.env.dataplane_address(h))
+                   for h in hosts}
+        if s.inspector_type == "sample":
+            url = self.env.bus_url()
+            options: dict[str, Any] = {}
+            if s.inspector_shortcut:
+                if not url:
+                    raise cloud.CloudError("DOCTOR_INSPECTOR_SHORTCUT=true needs the "
+                                           "notification bus, and this cloud's bus URL is "
+                                           "unknown")
+                options = {"shortcut": True, "bus_url": url}
+            self.inspector, server = start_inspector(s, self.cleanup, self.host,
+                                                     [srv.id for srv in self.servers],
+                                                     **options)
+            self.watched = start_monitors(s, self.cleanup, watched, server.url)
+        else:
+            self.watched = start_monitors(s, self.cleanup, watched, None,
+                                          self.peer_reporters(hosts))
         self.monitors = self.watched[self.host]
         self.monitor = next(iter(self.monitors.values()))
-        if url and s.profiler_type != "none":
+        self.start_bus()
+
+    def peer_reporters(self, hosts: Sequence[str]) -> list[Reporter]:
+        """The reporters of INSPECTOR_TYPE's peer (authenticated now, not on the fault
+        path), with the undo of what the peer does registered first."""
+        tokens = SessionTokens(self.admin.session,
+                               region_name=self.admin.config.get_region_name())
+        if self.settings.inspector_type == "vitrage":
+            reporter: Any = vitrage.VitrageReporter(tokens)
+            reporter.prepare()
+            for host in hosts:
+                self.cleanup.add("Vitrage: the up of %s, and its undo" % host,
+                                 self._vitrage_up, host)
+            return [reporter]
+        assert self.settings.inspector_type == "masakari", self.settings.inspector_type
+        for host in hosts:
+            self.cleanup.add("Masakari: %s settled, in service" % host, self._masakari_back,
+                             host)
+        self.inspector, server = start_inspector(
+            self.settings, self.cleanup, self.host, [srv.id for srv in self.servers],
+            host_only=True)
+        reporter = masakari.MasakariReporter(tokens)
+        reporter.prepare()
+        return [InspectorReporter(server.url), reporter]
+
+    def _vitrage_up(self, host: str) -> None:
+        ids = [s.id for s in self.servers] if host == self.host else []
+        peer_leftovers.vitrage_up(self.admin, host, ids)
+
+    def _masakari_back(self, host: str) -> None:
+        """Masakari done with the host's notifications of this run (an ``error`` one is
+        run again by its periodic task: waited for too), then the host out of maintenance
+        and its nova-compute enabled."""
+        def pending() -> list[Any]:
+            return masakari.unsettled(masakari.notifications(self.admin, host, self.started))
+
+        try:
+            wait_until(lambda: not pending(), peer_leftovers.MASAKARI_SETTLE_S,
+                       "Masakari's notifications of %s to settle" % host, interval=1.0,
+                       describe=lambda: masakari.describe(pending()))
+        finally:
+            for line in masakari.out_of_maintenance(self.admin, host):
+                LOG.info("%s", line)
+            for svc in cloud.compute_services(self.admin):
+                if svc.host == host and svc.status == "disabled":
+                    LOG.info("enabling nova-compute on %s (disabled: %s)", host,
+                             svc.disabled_reason)
+                    cloud.set_enabled(self.admin, host, True)
+
+    def start_bus(self) -> None:
+        """The bus recorder (T05/T06, the recovery's rebuild notifications), when the cloud's
+        bus is known and the profile is wanted."""
+        url = self.env.bus_url()
+        if url and self.settings.profiler_type != "none":
             try:
                 bus = BusRecorder(url)
                 bus.start()

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -83,8 +83,10 @@ class Monitor:
     is reported as ``compute.host.dataplane.down`` (the host's ports, not the host).
 
     Reports go to the sample inspector at ``inspector_url``, or to ``reporter`` (Vitrage's
-    or Masakari's, :mod:`doctor_tests.peers`); with neither, nothing is reported. The peers
-    receive host reports only (neither knows a data-plane event).
+    or Masakari's, :mod:`doctor_tests.peers`), or to each of several reporters in turn (a
+    list: the sample inspector fencing the host, then Masakari recovering its servers);
+    with none, nothing is reported. The peers receive host reports only (neither knows a
+    data-plane event).
     ``on_down``/``on_up`` are called (from the reporting thread, after the report) with the
     :class:`DownEvent`/:class:`UpEvent`. ``socket_factory`` exists for tests: it returns an
     object with the :class:`~doctor_tests.monitor.icmp.ProbeSocket` interface for the address.
@@ -105,7 +107,7 @@ class Monitor:
         report_deadline: float = 5.0,
         socket_factory: Callable[[str], icmp.ProbeSocket] = icmp.IcmpSocket,
         plane: str = "host",
-        reporter: report.Reporter | None = None,
+        reporter: report.Reporter | Sequence[report.Reporter] | None = None,
     ) -> None:
         if plane not in report.PLANES:
             raise MonitorConfigError(
@@ -128,17 +130,22 @@ class Monitor:
                 raise MonitorConfigError(
                     f"inspector URL must be http(s)://host:port, not {inspector_url!r}"
                 )
-        if inspector_url is not None and reporter is not None:
+        reporters: list[report.Reporter] = (
+            [] if reporter is None else [reporter] if not isinstance(reporter, Sequence)
+            else list(reporter))
+        if inspector_url is not None and reporters:
             raise MonitorConfigError(
-                f"give an inspector URL or a reporter (to {reporter.receiver}), not both")
-        if reporter is not None and plane != "host":
+                "give an inspector URL or reporters (to %s), not both"
+                % ", ".join(r.receiver for r in reporters))
+        peers = [r.receiver for r in reporters if not isinstance(r, report.InspectorReporter)]
+        if peers and plane != "host":
             raise MonitorConfigError(
-                f"plane {plane!r}: {reporter.receiver} receives host reports only")
+                f"plane {plane!r}: {', '.join(peers)} receives host reports only")
         self.hostname = hostname.strip()
         self.inspector_url = inspector_url
-        self.reporter: report.Reporter | None = (
-            report.InspectorReporter(inspector_url, plane=plane) if inspector_url is not None
-            else reporter)
+        self.reporters: list[report.Reporter] = (
+            [report.InspectorReporter(inspector_url, plane=plane)] if inspector_url is not None
+            else reporters)
         self.interval = float(interval)
         self.timeout = float(timeout)
         self.misses = misses
@@ -371,9 +378,16 @@ class Monitor:
                 self._call(self._on_up, event)
 
     def _report(self, event: HostEvent, kind: Literal["down", "up"], at: float) -> None:
-        reporter = self.reporter
-        if reporter is None:
-            return
+        for reporter in self.reporters:
+            self._report_to(reporter, event, kind, at)
+
+    @property
+    def reporter(self) -> report.Reporter | None:
+        """The first receiver of the reports (None: none)."""
+        return self.reporters[0] if self.reporters else None
+
+    def _report_to(self, reporter: report.Reporter, event: HostEvent,
+                   kind: Literal["down", "up"], at: float) -> None:
         started = time.time()
         status: int | None = None
         error: str | None = None

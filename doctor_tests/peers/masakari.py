@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from doctor_tests.httpjson import Reply
 from doctor_tests.monitor.report import Status, deliver
@@ -91,3 +94,71 @@ class MasakariReporter:
         return deliver("POST", self.url, host_notification(hostname, status, at),
                        headers=self._headers, renew_auth=self._tokens.invalidate,
                        attempt_timeout=self.attempt_timeout, deadline=deadline, stop=stop)
+
+
+#: A notification in one of these states is done with (``error`` is not: masakari-engine's
+#: periodic task runs it again, then marks it ``failed``).
+SETTLED = ("finished", "failed", "ignored")
+#: What masakari-engine writes as the disabled reason of a failed host's nova-compute
+#: (``[host_failure] service_disable_reason``, its default)
+DISABLE_REASON = "Masakari detected host failed."
+
+
+@dataclass(frozen=True)
+class SegmentHost:
+    """A host of a failover segment as Masakari holds it."""
+
+    segment_id: str
+    segment: str
+    uuid: str
+    name: str
+    on_maintenance: bool
+
+
+def segment_hosts(conn: Any, hostname: str | None = None) -> list[SegmentHost]:
+    """The hosts of every failover segment (only ``hostname``'s when given)."""
+    ha = conn.instance_ha
+    out = []
+    for segment in ha.segments():
+        for host in ha.hosts(segment.uuid):
+            if hostname is None or host.name == hostname:
+                out.append(SegmentHost(segment.uuid, segment.name, host.uuid, host.name,
+                                       bool(host.on_maintenance)))
+    return out
+
+
+def out_of_maintenance(conn: Any, hostname: str | None = None,
+                       dry_run: bool = False) -> list[str]:
+    """Take ``hostname`` (every host when None) out of maintenance in every segment that
+    holds it; one line per host changed (or to change, with ``dry_run``)."""
+    done = []
+    for host in segment_hosts(conn, hostname):
+        if host.on_maintenance:
+            if not dry_run:
+                conn.instance_ha.update_host(host.uuid, host.segment_id, on_maintenance=False)
+            done.append("%sMasakari host %s (segment %s) out of maintenance"
+                        % ("would take " if dry_run else "took ", host.name, host.segment))
+    return done
+
+
+def notifications(conn: Any, hostname: str | None = None,
+                  since: float | None = None) -> list[Any]:
+    """Masakari's notifications (of ``hostname``, generated at ``since`` or later), oldest
+    first."""
+    query: dict[str, str] = {"sort_key": "generated_time", "sort_dir": "asc"}
+    if since is not None:
+        # Masakari compares with its stored naive UTC times; a second of slack for the
+        # monitor's clock
+        query["generated_since"] = masakari_time(since - 1.0)
+    return [n for n in conn.instance_ha.notifications(**query)
+            if hostname is None or n.hostname == hostname]
+
+
+def unsettled(items: Iterable[Any]) -> list[Any]:
+    """The notifications Masakari is not done with (new, running, or error: run again)."""
+    return [n for n in items if n.status not in SETTLED]
+
+
+def describe(items: Iterable[Any]) -> str:
+    return ", ".join("%s %s %s" % (n.notification_uuid, n.hostname, n.status)
+                     for n in items) or "none"

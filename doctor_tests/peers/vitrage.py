@@ -25,11 +25,14 @@ and vitrage-graph, docs/peers.md)::
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from doctor_tests.httpjson import Reply
 from doctor_tests.monitor.report import MONITOR_NAME, Status, deliver
-from doctor_tests.peers.auth import TokenSource
+from doctor_tests.peers.auth import PeerError, TokenSource
 
 SERVICE_TYPE = "rca"
 EVENT_TYPE = "compute.host.down"
@@ -88,3 +91,84 @@ class VitrageReporter:
                                                       self.monitor),
                        headers=self._headers, renew_auth=self._tokens.invalidate,
                        attempt_timeout=self.attempt_timeout, deadline=deadline, stop=stop)
+
+
+#: The template's deduced alarm on each server of a failed host (doctor-host-down.yaml)
+DEDUCED_ALARM = "doctor instance down"
+
+
+class VitrageApi:
+    """What the scenarios read from Vitrage, and the "up" that ends a run, through the
+    run's openstacksdk connection (its session and catalog)."""
+
+    def __init__(self, conn: Any) -> None:
+        from keystoneauth1.adapter import Adapter
+
+        interface = conn.config.get_interface()
+        self._rca = Adapter(session=conn.session, service_type=SERVICE_TYPE,
+                            interface=interface if isinstance(interface, str) else "public",
+                            region_name=conn.config.get_region_name())
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        resp = self._rca.get(path, params=params, raise_exc=False)
+        if resp.status_code != 200:
+            raise PeerError("Vitrage GET %s answered %s: %s"
+                            % (path, resp.status_code, resp.text[:300]))
+        return resp.json()
+
+    def alarms(self) -> list[dict[str, Any]]:
+        """Every active alarm of Vitrage's graph (all projects)."""
+        return list(self._get("/v1/alarm/", {"vitrage_id": "all", "all_tenants": "true"}))
+
+    def resources(self, resource_type: str) -> list[dict[str, Any]]:
+        """The graph's vertices of ``resource_type`` (nova.host, nova.instance, ...)."""
+        return list(self._get("/v1/resources/", {"resource_type": resource_type,
+                                                 "all_tenants": "true"}))
+
+    def host(self, hostname: str) -> dict[str, Any] | None:
+        """The nova.host vertex of ``hostname`` (None: Vitrage does not know it)."""
+        return next((r for r in self.resources("nova.host") if r.get("id") == hostname), None)
+
+    def state(self, hostname: str, server_ids: Iterable[str] = ()) -> VitrageState:
+        """What Vitrage holds about ``hostname`` and ``server_ids`` now."""
+        host = self.host(hostname)
+        wanted = set(server_ids)
+        servers = {r.get("vitrage_id"): str(r.get("id")) for r in self.resources("nova.instance")
+                   if r.get("id") in wanted}
+        host_id = host.get("vitrage_id") if host else None
+        host_alarms, deduced = [], set()
+        for alarm in self.alarms():
+            resource = alarm.get("vitrage_resource_id")
+            if host_id is not None and resource == host_id and alarm.get("name") == EVENT_TYPE:
+                host_alarms.append(alarm)
+            elif resource in servers and alarm.get("name") == DEDUCED_ALARM:
+                deduced.add(servers[resource])
+        return VitrageState(hostname, host is not None,
+                            bool(host and _truthy(host.get("is_marked_down"))),
+                            len(host_alarms), frozenset(deduced))
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+@dataclass(frozen=True)
+class VitrageState:
+    """Vitrage's view of a host and some of its servers."""
+
+    host: str
+    known: bool            # the nova.host vertex exists
+    marked_down: bool      # its template marked the host down
+    host_alarms: int       # active doctor alarms (compute.host.down) on the host
+    deduced: frozenset[str]  # servers with the template's deduced alarm
+
+    @property
+    def clear(self) -> bool:
+        """Nothing of a fault is left: the host not marked down, no alarm on it or on the
+        servers."""
+        return not self.marked_down and not self.host_alarms and not self.deduced
+
+    def describe(self) -> str:
+        return ("host %s %s, %d doctor alarm(s) on it, deduced alarm on %d server(s)"
+                % (self.host, "marked down" if self.marked_down else "not marked down",
+                   self.host_alarms, len(self.deduced)))

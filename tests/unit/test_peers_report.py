@@ -329,3 +329,30 @@ def test_session_tokens_name_a_missing_endpoint() -> None:
         tokens.endpoint("instance-ha")
     with pytest.raises(PeerError, match="no token"):
         SessionTokens(Session({}, token=None)).token()
+
+
+def test_monitor_reports_to_each_reporter_in_turn(api: Any) -> None:
+    """The recovery scenario: the sample inspector (fencing the host), then Masakari."""
+    links: list[FakeLink] = []
+
+    def factory(address: str) -> FakeLink:
+        links.append(FakeLink(address))
+        return links[-1]
+
+    api.answers = [(200, {}), (202, {"notification": {"notification_uuid": "n-1"}})]
+    reporters = [report.InspectorReporter(base(api)),
+                 masakari.MasakariReporter(Tokens({"instance-ha": base(api) + "/v1"}))]
+    monitor = Monitor("h", "192.0.2.10", interval=0.005, timeout=0.02, misses=3,
+                      socket_factory=factory, report_up=False, reporter=reporters)
+    assert monitor.reporter is reporters[0]
+    with monitor:
+        assert monitor.wait_alive(2)
+        links[0].up.clear()
+        assert monitor.wait_down(2) is not None
+        assert wait_until(lambda: len(monitor.reports) == 2)
+    assert [(r[0], r[1]) for r in api.requests] == [("PUT", "/events"),
+                                                    ("POST", "/v1/notifications")]
+    assert [(r.url, r.ok, r.status) for r in monitor.reports] == [
+        (base(api) + "/events", True, 200), (base(api) + "/v1/notifications", True, 202)]
+    with pytest.raises(MonitorConfigError, match="masakari receives host reports only"):
+        Monitor("h", "192.0.2.10", reporter=reporters, plane="dataplane")
