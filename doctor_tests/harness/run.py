@@ -7,6 +7,7 @@ its undo registered first.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import CASE_INSPECTORS, Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault, SshError, SshTarget
-from doctor_tests.harness.env import CloudEnv, measure_clock
+from doctor_tests.harness.env import PEER_LOGS, PROFILE_SERVICES, CloudEnv, measure_clock
 from doctor_tests.harness.reach import inspector_urls
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
@@ -35,10 +36,20 @@ from doctor_tests.profiler import report
 from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
 from doctor_tests.profiler.sources.clock import ClockError, ClockOffset
+from doctor_tests.profiler.sources.oslo_log import parse_oslo_log
+from doctor_tests.profiler.sources.peers_log import PeerStep, match_peer_log
 from doctor_tests.profiler.sources.recorder import BusRecorder
 from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
+
+#: What a profile says of who handled the fault, when Doctor's inspector did not
+PROFILE_NOTES: dict[str, tuple[str, ...]] = {
+    "vitrage": ("The inspector is Vitrage (docs/peers.md): T01 is the monitor's detection "
+                "(it reported to Vitrage's event API), T02 vitrage-graph's evaluator raising "
+                "its deduced alarm on the host's servers (log:vitrage-graph), T03/T04 "
+                "vitrage-notifier's calls as nova-api logged them.",),
+}
 
 
 class InspectorNotDriven(cloud.CloudError):
@@ -196,6 +207,7 @@ class FaultRun:
     clocks: dict[str, ClockOffset] = field(default_factory=dict)  # node -> offset
     log_node: str = ""
     boot_with: tuple[Any, Any, Any] | None = None  # (flavor, image, network) of the run
+    logs: list[str] | None = None  # the service logs of the run, fetched once after the fault
 
     # --- set-up -------------------------------------------------------------------------
     def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0,
@@ -316,11 +328,12 @@ class FaultRun:
                              svc.disabled_reason)
                     cloud.set_enabled(self.admin, host, True)
 
-    def start_bus(self) -> None:
+    def start_bus(self, always: bool = False) -> None:
         """The bus recorder (T05/T06, the recovery's rebuild notifications), when the cloud's
-        bus is known and the profile is wanted."""
+        bus is known and the profile is wanted (``always``: the scenario's own figures
+        come from it)."""
         url = self.env.bus_url()
-        if url and self.settings.profiler_type != "none":
+        if url and (always or self.settings.profiler_type != "none"):
             try:
                 bus = BusRecorder(url)
                 bus.start()
@@ -381,6 +394,27 @@ class FaultRun:
         return self.t00
 
     # --- the profile --------------------------------------------------------------------
+    def service_logs(self) -> list[str]:
+        """The logs of the services the profile reads, and of the peer that handled the
+        fault (its own steps), fetched once, after the fault (T00 known)."""
+        if self.logs is None:
+            services = (*PROFILE_SERVICES, *PEER_LOGS.get(self.settings.inspector_type, ()))
+            self.logs = list(self.env.log_lines(self.fault_time(), services))
+        return self.logs
+
+    def peer_steps(self) -> list[PeerStep]:
+        """The steps the peer's own log shows since the fault (none for the sample
+        inspector); the log's clock moved onto the runner's when it was measured."""
+        if self.settings.inspector_type == "sample":
+            return []
+        clock = self.clocks.get(self.log_node)
+        records = parse_oslo_log(self.service_logs(), tz=time.localtime().tm_gmtoff)
+        steps = [s for s in match_peer_log(records)]
+        if clock is not None:
+            steps = [dataclasses.replace(s, epoch=clock.to_local(s.epoch)) for s in steps]
+        since = self.fault_time() - 1.0
+        return [s for s in steps if s.epoch >= since]
+
     def inspector_record(self) -> dict[str, Any] | None:
         assert self.inspector is not None
         for record in self.inspector.records(self.host):
@@ -416,6 +450,7 @@ class FaultRun:
             LOG.info("PROFILER_TYPE=none: no profile is made or written")
             return None
         ids = alarm_ids or set(self.alarms)
+        peer = self.settings.inspector_type
         history = {}
         assert self.tenant is not None
         for alarm_id in ids:
@@ -432,7 +467,7 @@ class FaultRun:
             fault_epoch=t00,
             inspector_record=self.inspector_record(),
             consumer_alarms=[a.to_json() for a in self.consumer.alarms() if a.alarm_id in ids],
-            log_lines=self.env.log_lines(t00),
+            log_lines=self.service_logs(),
             log_tz=time.localtime().tm_gmtoff,
             clocks=dict(self.clocks), fault_node=self.host if self.host in self.clocks
             else None, log_node=self.log_node if self.log_node in self.clocks else None,
@@ -442,6 +477,10 @@ class FaultRun:
             servers=[self.alarms[a] for a in ids],
             threshold_ms=self.settings.notification_threshold_s * 1000.0,
             missing={k: v for k, v in missing.items()},
+            detected=(None if self.down_event is None or peer == "sample" else
+                      (self.down_event.detected_at, self.down_event.event_id)),
+            vitrage_host=self.host if peer == "vitrage" else None,
+            notes=PROFILE_NOTES.get(peer, ()),
         )
 
     def write_profile(self, profile: Profile, stem: str = "profile") -> dict[str, Any]:

@@ -147,3 +147,22 @@ def test_an_unreadable_event_line_still_counts_without_a_host() -> None:
     [step] = match_peer_log(parse_oslo_log([line]))
     assert step.kind == "vitrage.api.event" and step.host is None
     assert datetime.fromtimestamp(step.epoch, timezone.utc).second == 39
+
+
+def test_assembled_profile_beside_vitrage() -> None:
+    """No inspector of Doctor's: T01 from the monitor, T02 from vitrage-graph's log."""
+    from doctor_tests.profiler.assemble import assemble_profile
+
+    lines = (DATA / "vitrage-15.0.1.log").read_text().splitlines()
+    profile = assemble_profile(fault_epoch=at("23:15:38.980"), log_lines=lines, log_tz=0,
+                               detected=(at("23:15:39.057"), "capture-down-1"),
+                               vitrage_host="dt-compute-0")
+    t01, t02 = profile.checkpoints["T01"], profile.checkpoints["T02"]
+    assert (t01.source, t01.epoch, t01.note) == ("trace:monitor", at("23:15:39.057"),
+                                                 "event capture-down-1")
+    assert (t02.source, t02.epoch) == ("log:vitrage-graph", at("23:15:39.404"))
+    # another host: T02 missing, with the reason
+    other = assemble_profile(fault_epoch=at("23:15:38.980"), log_lines=lines, log_tz=0,
+                             detected=(at("23:15:39.057"), None), vitrage_host="dt-compute-1")
+    assert "T02" not in other.checkpoints
+    assert "vitrage-graph's evaluator" in other.missing["T02"]
