@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from tabulate import tabulate
 from doctor_tests.harness.verdict import Verdict
 from doctor_tests.profiler.sources.bus import Notification
 from doctor_tests.profiler.sources.peers_log import PeerStep
+from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -146,6 +148,65 @@ def masakari_steps(steps: Iterable[PeerStep], host: str, servers: Iterable[str])
             out.append(Step(MASAKARI_STEPS[step.kind], step.epoch, step.source,
                             detail=step.notification or ""))
     return sorted(out, key=lambda s: s.epoch)
+
+
+class RecoveryEnded(RuntimeError):
+    """Masakari gave up on the host's notification before every server was recovered."""
+
+
+def wait_recovered(admin: Any, host: str, server_ids: Sequence[str], since: float,
+                   timeout: float) -> dict[str, float]:
+    """Wait until every server is ACTIVE on another host than ``host`` (Nova's view,
+    polled each second), or until Masakari's notification of ``host`` (made at ``since``
+    or later) ended without it; the first time each server was seen so (a missing one is
+    logged: the checks say what is missing)."""
+    from doctor_tests.peers import masakari
+
+    seen: dict[str, float] = {}
+    wanted = set(server_ids)
+    states: dict[str, str] = {}
+
+    def recovered() -> bool:
+        now = time.time()
+        for server in admin.compute.servers(all_projects=True):
+            if server.id not in wanted:
+                continue
+            states[server.id] = "%s on %s" % (server.status, server.compute_host)
+            if server.status == "ACTIVE" and server.compute_host != host:
+                seen.setdefault(server.id, now)
+        ended = [n for n in masakari.notifications(admin, host, since)
+                 if n.status in ("error", "failed")]
+        if ended and not wanted <= set(seen):
+            raise RecoveryEnded("Masakari's notification %s of %s ended %s with %s"
+                                % (ended[0].notification_uuid, host, ended[0].status, states))
+        return wanted <= set(seen)
+
+    try:
+        wait_until(recovered, timeout, "every server ACTIVE on another host than %s" % host,
+                   interval=1.0, describe=lambda: str(states))
+    except (WaitTimeout, RecoveryEnded) as exc:
+        LOG.error("%s", exc)
+    return seen
+
+
+def wait_notification(admin: Any, host: str, since: float, timeout: float = 60.0
+                      ) -> str | None:
+    """The status of Masakari's (last) notification of ``host`` once it is done with it
+    (None: none was made)."""
+    from doctor_tests.peers import masakari
+
+    def last() -> Any:
+        found = masakari.notifications(admin, host, since)
+        return found[-1] if found else None
+
+    try:
+        wait_until(lambda: (n := last()) is not None and n.status in
+                   (*masakari.SETTLED, "error"), timeout,
+                   "Masakari's notification of %s to end" % host, interval=1.0)
+    except WaitTimeout as exc:
+        LOG.error("%s", exc)
+    note = last()
+    return None if note is None else str(note.status)
 
 
 def _ms(later: float | None, earlier: float | None) -> float | None:

@@ -139,12 +139,13 @@ def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids:
 
 
 def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTarget,
-                  inspector_url: str) -> Monitor:
-    """The ICMP monitor of ``host`` (at ``target``'s address) reporting to ``inspector_url``,
-    started and answering (its stop registered first)."""
+                  inspector_url: str | None, reporters: Sequence[Reporter] = ()) -> Monitor:
+    """The ICMP monitor of ``host`` (at ``target``'s address) reporting to ``inspector_url``
+    (or to ``reporters``: the peers'), started and answering (its stop registered first)."""
     monitor = Monitor(host, target.address, inspector_url,
                       interval=settings.monitor_interval_s, timeout=settings.monitor_timeout_s,
-                      misses=settings.monitor_misses, report_up=False)
+                      misses=settings.monitor_misses, report_up=False,
+                      reporter=list(reporters) or None)
     cleanup.add("monitor", monitor.stop)
     monitor.start()
     if not monitor.wait_alive(10):
@@ -309,24 +310,7 @@ class FaultRun:
         peer_leftovers.vitrage_up(self.admin, host, ids)
 
     def _masakari_back(self, host: str) -> None:
-        """Masakari done with the host's notifications of this run (an ``error`` one is
-        run again by its periodic task: waited for too), then the host out of maintenance
-        and its nova-compute enabled."""
-        def pending() -> list[Any]:
-            return masakari.unsettled(masakari.notifications(self.admin, host, self.started))
-
-        try:
-            wait_until(lambda: not pending(), peer_leftovers.MASAKARI_SETTLE_S,
-                       "Masakari's notifications of %s to settle" % host, interval=1.0,
-                       describe=lambda: masakari.describe(pending()))
-        finally:
-            for line in masakari.out_of_maintenance(self.admin, host):
-                LOG.info("%s", line)
-            for svc in cloud.compute_services(self.admin):
-                if svc.host == host and svc.status == "disabled":
-                    LOG.info("enabling nova-compute on %s (disabled: %s)", host,
-                             svc.disabled_reason)
-                    cloud.set_enabled(self.admin, host, True)
+        peer_leftovers.masakari_back(self.admin, host, self.started)
 
     def start_bus(self, always: bool = False) -> None:
         """The bus recorder (T05/T06, the recovery's rebuild notifications), when the cloud's

@@ -64,6 +64,29 @@ def vitrage_up(conn: Any, host: str, server_ids: list[str] | None = None,
     return last[0]
 
 
+def masakari_back(admin: Any, host: str, since: float,
+                  timeout: float = MASAKARI_SETTLE_S) -> None:
+    """After a run that notified Masakari of ``host``'s failure at ``since`` or later:
+    Masakari done with those notifications (an ``error`` one is run again by its periodic
+    task: waited for too), then the host out of maintenance and its nova-compute enabled
+    (also when the wait ran out)."""
+    def pending() -> list[Any]:
+        return masakari.unsettled(masakari.notifications(admin, host, since))
+
+    try:
+        wait_until(lambda: not pending(), timeout,
+                   "Masakari's notifications of %s to settle" % host, interval=1.0,
+                   describe=lambda: masakari.describe(pending()))
+    finally:
+        for line in masakari.out_of_maintenance(admin, host):
+            LOG.info("%s", line)
+        for svc in cloud.compute_services(admin):
+            if svc.host == host and svc.status == "disabled":
+                LOG.info("enabling nova-compute on %s (disabled: %s)", host,
+                         svc.disabled_reason)
+                cloud.set_enabled(admin, host, True)
+
+
 def clean(admin: Any, dry_run: bool = False) -> list[str]:
     """Undo what runs left in the peers; one line per thing done (or to do)."""
     done: list[str] = []

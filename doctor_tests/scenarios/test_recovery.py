@@ -48,6 +48,8 @@ from doctor_tests.harness.recovery import (
     masakari_steps,
     rebuild_steps,
     recovery_verdict,
+    wait_notification,
+    wait_recovered,
     write_timeline,
 )
 from doctor_tests.harness.run import FaultRun
@@ -55,7 +57,6 @@ from doctor_tests.harness.verdict import publish
 from doctor_tests.monitor.report import ReportResult
 from doctor_tests.peers import masakari
 from doctor_tests.plugin import record_figures
-from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ def test_recovery(worker_settings, admin, env, clean_start, cleanup, consumer, c
     run.inject()
     detected = run.wait_detected(timeout=10)
     on_host = [s.id for s in run.servers]
-    polled = wait_recovered(run, admin, on_host)
+    polled = wait_recovered(admin, run.host, on_host, run.started,
+                            RECOVERY_TIMEOUT_S + RECOVERY_PER_SERVER_S * len(on_host))
     alarms = c.wait_for(lambda a: a.instance_id in set(on_host), count=len(on_host),
                         timeout=60)
     status = wait_notification(admin, run.host, run.started)
@@ -166,61 +168,6 @@ def check_masakari(admin: Any, host: str) -> None:
         raise preflight.PreflightError(
             "Masakari has %s on maintenance in segment %s: it would refuse the notification "
             "('doctor cleanup' takes it out)" % (host, busy[0].segment))
-
-
-def wait_recovered(run: FaultRun, admin: Any, server_ids: list[str]) -> dict[str, float]:
-    """Wait until every server is ACTIVE on another host than the failed one (Nova's
-    view, polled each second), or until Masakari's notification ended without it; the
-    first time each was seen so."""
-    seen: dict[str, float] = {}
-    wanted = set(server_ids)
-    states: dict[str, str] = {}
-
-    def recovered() -> bool:
-        now = time.time()
-        for server in admin.compute.servers(all_projects=True):
-            if server.id not in wanted:
-                continue
-            states[server.id] = "%s on %s" % (server.status, server.compute_host)
-            if server.status == "ACTIVE" and server.compute_host != run.host:
-                seen.setdefault(server.id, now)
-        done = [n for n in masakari.notifications(admin, run.host, run.started)
-                if n.status in ("error", "failed")]
-        if done and not wanted <= set(seen):
-            raise RecoveryEnded("Masakari's notification %s of %s ended %s with %s"
-                                % (done[0].notification_uuid, run.host, done[0].status,
-                                   states))
-        return wanted <= set(seen)
-
-    timeout = RECOVERY_TIMEOUT_S + RECOVERY_PER_SERVER_S * len(server_ids)
-    try:
-        wait_until(recovered, timeout, "every server ACTIVE on another host than %s"
-                   % run.host, interval=1.0, describe=lambda: str(states))
-    except (WaitTimeout, RecoveryEnded) as exc:
-        LOG.error("%s; the checks say what is missing", exc)
-    return seen
-
-
-class RecoveryEnded(RuntimeError):
-    """Masakari gave up on the host's notification before every server was recovered."""
-
-
-def wait_notification(admin: Any, host: str, since: float, timeout: float = 60.0
-                      ) -> str | None:
-    """The status of Masakari's (last) notification of ``host`` once it is done with it
-    (None: none was made)."""
-    def last() -> Any:
-        found = masakari.notifications(admin, host, since)
-        return found[-1] if found else None
-
-    try:
-        wait_until(lambda: (n := last()) is not None and n.status in
-                   (*masakari.SETTLED, "error"), timeout,
-                   "Masakari's notification of %s to end" % host, interval=1.0)
-    except WaitTimeout as exc:
-        LOG.error("%s", exc)
-    note = last()
-    return None if note is None else str(note.status)
 
 
 def masakari_report(run: FaultRun) -> ReportResult | None:
