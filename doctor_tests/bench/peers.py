@@ -59,7 +59,13 @@ from doctor_tests.harness.recovery import (
     wait_notification,
     wait_recovered,
 )
-from doctor_tests.harness.run import choose_hosts, service_back, start_inspector, start_monitor
+from doctor_tests.harness.run import (
+    choose_hosts,
+    host_back_after_evacuation,
+    service_back,
+    start_inspector,
+    start_monitor,
+)
 from doctor_tests.monitor.report import InspectorReporter
 from doctor_tests.paths import source_root
 from doctor_tests.peers import leftovers as peer_leftovers
@@ -216,10 +222,14 @@ def notification_run(settings: Settings, env: CloudEnv, admin: Connection, fleet
 
 
 def _fault(stack: Cleanup, env: CloudEnv, admin: Connection, host: str,
-           config: RunConfig) -> LinkFault:
+           config: RunConfig, evacuated: bool = False) -> LinkFault:
     fault = LinkFault(env.ssh_target(host), config.fault_duration_s,
                       lambda: env.restore_link(host))
-    stack.add("nova-compute on %s up again" % host, service_back, admin, host, 120.0)
+    if evacuated:  # its nova-compute restarted first (run.host_back_after_evacuation)
+        stack.add("nova-compute on %s up again" % host, host_back_after_evacuation, admin,
+                  env, host, 120.0)
+    else:
+        stack.add("nova-compute on %s up again" % host, service_back, admin, host, 120.0)
     stack.add("fault script on %s" % host, fault.end_script)
     stack.add("link of %s" % host, fault.restore)
     return fault
@@ -259,7 +269,7 @@ def recovery_run(settings: Settings, env: CloudEnv, admin: Connection, fleet: Fl
         result.steps_s["quiet_s"] = round(wait_quiet(PIPELINE, config.quiet_cpu,
                                                      config.quiet_timeout_s), 2)
         wait_alarm_cache(cache_expires)
-        fault = _fault(stack, env, admin, host, config)
+        fault = _fault(stack, env, admin, host, config, evacuated=True)
         before = cpu.snapshot()
         mark = time.monotonic()
         fault.inject()

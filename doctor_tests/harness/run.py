@@ -22,6 +22,7 @@ from doctor_tests.cleanup import Cleanup
 from doctor_tests.config import CASE_INSPECTORS, Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault, SshError, SshTarget
+from doctor_tests.faults.host import AgentFault
 from doctor_tests.harness.env import PEER_LOGS, PROFILE_SERVICES, CloudEnv, measure_clock
 from doctor_tests.harness.reach import inspector_urls
 from doctor_tests.inspector import Inspector, InspectorServer
@@ -101,6 +102,45 @@ def service_back(admin: Connection, host: str, timeout: float) -> None:
                    for svc in cloud.compute_services(admin))
 
     wait_until(up, timeout, "nova-compute on %s to report up again" % host, interval=0.5)
+
+
+#: Nova's answer to un-forcing a host its servers were evacuated from, until its
+#: nova-compute has started again and completed the evacuations' migration records
+EVACUATIONS_LEFT = "evacuation migration records"
+
+
+def restart_compute_agent(env: CloudEnv, host: str, timeout: float = 60.0) -> None:
+    """Restart ``host``'s nova-compute as a host that failed does when it comes back: at
+    start it destroys what was evacuated away and completes the evacuations' migration
+    records (Nova refuses to un-force the host before). Killed, then started by the
+    layout's ``doctor_compute_agent_start`` (or by the host's own init)."""
+    installer = getattr(env, "installer", None)
+    start = str(installer.layout_var("doctor_compute_agent_start") or "") if installer else ""
+    agent = AgentFault(env.ssh_target(host), "nova-compute", start)
+    agent.inject()
+    agent.restore(timeout)
+    LOG.info("nova-compute on %s restarted (its servers were evacuated)", host)
+
+
+def host_back_after_evacuation(admin: Connection, env: CloudEnv, host: str,
+                               timeout: float) -> None:
+    """After servers were evacuated from ``host``: its nova-compute restarted, the host
+    un-forced once Nova accepts it (the restarted service has completed the evacuations),
+    then up again (:func:`service_back`)."""
+    restart_compute_agent(env, host)
+
+    def unforced() -> bool:
+        try:
+            cloud.set_forced_down(admin, host, False)
+        except cloud.CloudError as exc:
+            if EVACUATIONS_LEFT in str(exc):
+                return False
+            raise
+        return True
+
+    wait_until(unforced, timeout, "Nova to accept un-forcing %s (its evacuations completed "
+               "by the restarted nova-compute)" % host, interval=1.0)
+    service_back(admin, host, timeout)
 
 
 def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids: Iterable[str],
@@ -356,7 +396,11 @@ class FaultRun:
     def _service_back(self) -> None:
         assert self.fault is not None
         self.fault.restore()
-        service_back(self.admin, self.host, self.settings.fault_duration_s + 60)
+        timeout = self.settings.fault_duration_s + 60
+        if self.settings.inspector_type == "masakari":
+            host_back_after_evacuation(self.admin, self.env, self.host, timeout)
+        else:
+            service_back(self.admin, self.host, timeout)
 
     def wait_detected(self, timeout: float = 10.0) -> DownEvent:
         assert self.monitor is not None

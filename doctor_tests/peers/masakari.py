@@ -144,14 +144,18 @@ def out_of_maintenance(conn: Any, hostname: str | None = None,
 def notifications(conn: Any, hostname: str | None = None,
                   since: float | None = None) -> list[Any]:
     """Masakari's notifications (of ``hostname``, generated at ``since`` or later), oldest
-    first."""
+    first. A listed notification names its host by its uuid in the segment
+    (``source_host_uuid``; ``hostname`` is not in the listing) and keeps its time to the
+    second."""
     query: dict[str, str] = {"sort_key": "generated_time", "sort_dir": "asc"}
     if since is not None:
-        # Masakari compares with its stored naive UTC times; a second of slack for the
-        # monitor's clock
         query["generated_since"] = masakari_time(since - 1.0)
-    return [n for n in conn.instance_ha.notifications(**query)
-            if hostname is None or n.hostname == hostname]
+    if hostname is None:
+        return list(conn.instance_ha.notifications(**query))
+    out = []
+    for host in segment_hosts(conn, hostname):
+        out += conn.instance_ha.notifications(source_host_uuid=host.uuid, **query)
+    return sorted(out, key=lambda n: str(n.generated_time))
 
 
 def unsettled(items: Iterable[Any]) -> list[Any]:
@@ -160,5 +164,5 @@ def unsettled(items: Iterable[Any]) -> list[Any]:
 
 
 def describe(items: Iterable[Any]) -> str:
-    return ", ".join("%s %s %s" % (n.notification_uuid, n.hostname, n.status)
+    return ", ".join("%s (host %s) %s" % (n.notification_uuid, n.source_host_uuid, n.status)
                      for n in items) or "none"

@@ -24,9 +24,11 @@ Steps:
    detection) measured. The timeline goes to results/recovery/ (recovery.json), the
    figures into JUnit and results/recovery/results.json.
 
-Afterwards the link comes back, the host is un-forced, Masakari's notifications settle, the
-host goes out of maintenance and its nova-compute is enabled again, and the run's servers
-(wherever they now are) are deleted, also after a failure or Ctrl-C.
+Afterwards the link comes back, the host's nova-compute restarts as a recovered host's
+does (it completes the evacuations; Nova refuses to un-force the host before), the host is
+un-forced, Masakari's notifications settle, the host goes out of maintenance and its
+nova-compute is enabled again, and the run's servers (wherever they now are) are deleted,
+also after a failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def test_recovery(worker_settings, admin, env, clean_start, cleanup, consumer, c
     check_masakari(admin, run.host)
     assert run.tenant is not None
     c = consumer.consumer
-    run.alarms = resources.create_alarms(run.tenant.admin, cleanup, run.name + "-evac",
+    run.alarms = resources.create_alarms(run.tenant.admin, cleanup, run.name,
                                          run.servers + run.other_servers, consumer.failure_url,
                                          state="active", event_type=REBUILD_END)
     run.wait_alarm_cache(cache_wait)
