@@ -98,6 +98,12 @@ def _add_bench(sub: Any) -> None:
                        "ratio to sample; writes docs/benchmarks/peers.json and peers.md "
                        "unless --output says otherwise (docs/peers.md)"
                        % ",".join(peers.INSPECTORS))
+    bench.add_argument("--masakari-default-wait",
+                       type=_bench_type(bo.parse_non_negative_int, "--masakari-default-wait"),
+                       default=peers.MASAKARI_DEFAULT_WAIT_S, metavar="S",
+                       help="with --inspectors ...masakari: one more Masakari run at one "
+                       "server with this wait after disabling the host (default %d, "
+                       "Masakari's own; 0 skips)" % peers.MASAKARI_DEFAULT_WAIT_S)
     bench.add_argument("--variants", type=_bench_type(bo.parse_variants, "--variants"),
                        default=bo.parse_variants(",".join(bo.DEFAULT_VARIANTS)),
                        metavar="NAME,...",
@@ -219,6 +225,7 @@ def _bench_inspectors(args: argparse.Namespace, argv: list[str]) -> int:
     settings = load_settings()
     config = peers.PeersConfig(inspectors=args.inspectors, counts=args.counts,
                                runs=args.runs, output=args.output,
+                               masakari_default_wait_s=args.masakari_default_wait,
                                run=RunConfig(settle_s=args.settle),
                                command=shlex.join(["doctor", *argv]))
     try:
