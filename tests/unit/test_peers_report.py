@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -356,3 +356,59 @@ def test_monitor_reports_to_each_reporter_in_turn(api: Any) -> None:
         (base(api) + "/events", True, 200), (base(api) + "/v1/notifications", True, 202)]
     with pytest.raises(MonitorConfigError, match="masakari receives host reports only"):
         Monitor("h", "192.0.2.10", reporter=reporters, plane="dataplane")
+
+
+# --- Masakari's state through openstacksdk's instance_ha proxy (a small stand-in) ------------
+class _Ha:
+    """The instance_ha proxy calls the helpers make, over fixed segments and notifications."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace as NS
+
+        self.ns = NS
+        self.hosts_by_segment = {"seg-1": [NS(uuid="u0", name="c0", on_maintenance=True),
+                                           NS(uuid="u1", name="c1", on_maintenance=False)]}
+        self.notes = [NS(notification_uuid="n1", source_host_uuid="u0", status="finished",
+                         generated_time="2026-12-05T00:21:22.000000"),
+                      NS(notification_uuid="n2", source_host_uuid="u1", status="error",
+                         generated_time="2026-12-05T00:22:00.000000"),
+                      NS(notification_uuid="n3", source_host_uuid="u0", status="running",
+                         generated_time="2026-12-05T00:23:00.000000")]
+        self.queries: list[dict[str, str]] = []
+        self.updates: list[tuple[str, str, bool]] = []
+
+    def segments(self) -> list[Any]:
+        return [self.ns(uuid="seg-1", name="doctor-lab")]
+
+    def hosts(self, segment: str) -> list[Any]:
+        return self.hosts_by_segment[segment]
+
+    def notifications(self, **query: str) -> list[Any]:
+        self.queries.append(query)
+        host = query.get("source_host_uuid")
+        return [n for n in self.notes if host is None or n.source_host_uuid == host]
+
+    def update_host(self, host: str, segment: str, on_maintenance: bool) -> None:
+        self.updates.append((host, segment, on_maintenance))
+
+
+def test_masakari_notifications_of_a_host_by_its_uuid_in_the_segment() -> None:
+    from types import SimpleNamespace
+
+    ha = _Ha()
+    conn = SimpleNamespace(instance_ha=ha)
+    found = masakari.notifications(conn, "c0", since=datetime(2026, 12, 5, 0, 21, 22).replace(
+        tzinfo=timezone.utc).timestamp())
+    assert [n.notification_uuid for n in found] == ["n1", "n3"]
+    assert ha.queries[-1] == {"source_host_uuid": "u0", "sort_key": "generated_time",
+                              "sort_dir": "asc",
+                              "generated_since": "2026-12-05T00:21:21.000000"}
+    assert [n.notification_uuid for n in masakari.unsettled(masakari.notifications(conn))] == [
+        "n2", "n3"]  # error is run again by masakari-engine: not settled
+    assert masakari.notifications(conn, "c9") == []
+    assert masakari.out_of_maintenance(conn, dry_run=True) == [
+        "would take Masakari host c0 (segment doctor-lab) out of maintenance"]
+    assert ha.updates == []
+    assert masakari.out_of_maintenance(conn, "c0") == [
+        "took Masakari host c0 (segment doctor-lab) out of maintenance"]
+    assert ha.updates == [("u0", "seg-1", False)]
