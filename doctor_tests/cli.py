@@ -64,20 +64,46 @@ def _bench_type(parse: Callable[..., Any], *args: Any) -> Callable[[str], Any]:
     return convert
 
 
+def _inspectors(text: str) -> tuple[str, ...]:
+    from doctor_tests.bench import options as bo
+    from doctor_tests.bench import peers
+
+    try:
+        return peers.parse_inspectors(text)
+    except ValueError as exc:
+        raise bo.BenchOptionError("--inspectors", text, str(exc)) from None
+
+
 def _add_bench(sub: Any) -> None:
     from doctor_tests.bench import options as bo
+    from doctor_tests.bench import peers
     from doctor_tests.bench.runner import DEFAULT_OUTPUT
 
     bench = sub.add_parser(
         "bench", help="on the lab: notification time against server count, Nova's "
         "reset-state ceiling, the soak for false alarms (docs/benchmarks/)")
     bench.add_argument("--counts", type=_bench_type(bo.parse_counts, "--counts"),
-                       default=bo.DEFAULT_COUNTS, metavar="N,N,...",
-                       help="servers on the failed host at each point (default %s)"
-                       % ",".join(map(str, bo.DEFAULT_COUNTS)))
+                       default=None, metavar="N,N,...",
+                       help="servers on the failed host at each point (default %s; with "
+                       "--inspectors %s)" % (",".join(map(str, bo.DEFAULT_COUNTS)),
+                                             ",".join(map(str, peers.DEFAULT_COUNTS))))
     bench.add_argument("--runs", type=_bench_type(bo.parse_positive_int, "--runs"),
-                       default=bo.DEFAULT_RUNS, metavar="K",
-                       help="fault runs per point and variant (default %d)" % bo.DEFAULT_RUNS)
+                       default=None, metavar="K",
+                       help="fault runs per point and variant (default %d; with --inspectors "
+                       "%d)" % (bo.DEFAULT_RUNS, peers.DEFAULT_RUNS))
+    bench.add_argument("--inspectors", type=_bench_type(_inspectors), default=None,
+                       metavar="NAME,...",
+                       help="instead of the sweep: the same fault handled by each inspector, "
+                       "side by side (%s; sample, the reference, among them), with the "
+                       "ratio to sample; writes docs/benchmarks/peers.json and peers.md "
+                       "unless --output says otherwise (docs/peers.md)"
+                       % ",".join(peers.INSPECTORS))
+    bench.add_argument("--masakari-default-wait",
+                       type=_bench_type(bo.parse_non_negative_int, "--masakari-default-wait"),
+                       default=peers.MASAKARI_DEFAULT_WAIT_S, metavar="S",
+                       help="with --inspectors ...masakari: one more Masakari run at one "
+                       "server with this wait after disabling the host (default %d, "
+                       "Masakari's own; 0 skips)" % peers.MASAKARI_DEFAULT_WAIT_S)
     bench.add_argument("--variants", type=_bench_type(bo.parse_variants, "--variants"),
                        default=bo.parse_variants(",".join(bo.DEFAULT_VARIANTS)),
                        metavar="NAME,...",
@@ -114,9 +140,10 @@ def _add_bench(sub: Any) -> None:
                        default=2.0, metavar="S",
                        help="after the last alarm, wait until none arrived for S seconds "
                        "(late duplicates; default 2)")
-    bench.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, metavar="FILE.json",
-                       help="results (default docs/benchmarks/latest.json, with README.md "
-                       "and notification.svg beside it; elsewhere FILE.md and FILE.svg)")
+    bench.add_argument("--output", type=Path, default=None, metavar="FILE.json",
+                       help="results (default %s, with README.md and notification.svg beside "
+                       "it; elsewhere FILE.md and FILE.svg; with --inspectors %s and FILE.md)"
+                       % (DEFAULT_OUTPUT, peers.DEFAULT_OUTPUT))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,12 +200,58 @@ def _cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """The defaults of ``--counts``, ``--runs`` and ``--output`` the options did not set:
+    the sweep's, or the side-by-side benchmark's with ``--inspectors``."""
+    from doctor_tests.bench import options as bo
+    from doctor_tests.bench import peers
+    from doctor_tests.bench.runner import DEFAULT_OUTPUT
+
+    side_by_side = args.inspectors is not None
+    if args.counts is None:
+        args.counts = peers.DEFAULT_COUNTS if side_by_side else bo.DEFAULT_COUNTS
+    if args.runs is None:
+        args.runs = peers.DEFAULT_RUNS if side_by_side else bo.DEFAULT_RUNS
+    if args.output is None:
+        args.output = peers.DEFAULT_OUTPUT if side_by_side else DEFAULT_OUTPUT
+    return args
+
+
+def _bench_inspectors(args: argparse.Namespace, argv: list[str]) -> int:
+    from doctor_tests.bench import peers
+    from doctor_tests.bench.faultrun import RunConfig
+    from doctor_tests.config import load_settings
+
+    settings = load_settings()
+    config = peers.PeersConfig(inspectors=args.inspectors, counts=args.counts,
+                               runs=args.runs, output=args.output,
+                               masakari_default_wait_s=args.masakari_default_wait,
+                               run=RunConfig(settle_s=args.settle),
+                               command=shlex.join(["doctor", *argv]))
+    try:
+        doc = peers.run_peers_bench(settings, config)
+    except (RuntimeError, TimeoutError) as exc:
+        print("doctor bench: error: %s: %s" % (type(exc).__name__, exc), file=sys.stderr)
+        return 1
+    print(tabulate([[e["vm_count"], name, s["measure"], s["time_p50_ms"], s["time_p95_ms"],
+                     s["time_p50_ratio_to_sample"], s["duplicates"],
+                     s["inspector_cpu_ms_median"], s["cpu_ratio_to_sample"]]
+                    for e in doc["comparison"] for name, s in e["inspectors"].items()],
+                   headers=["servers", "inspector", "measure", "p50 ms", "p95 ms", "x sample",
+                            "dups", "CPU ms", "x sample"]))
+    print("written %s and %s" % (config.output, config.output.with_suffix(".md")))
+    return 0
+
+
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from doctor_tests.bench.faultrun import RunConfig
     from doctor_tests.bench.runner import BenchConfig, run_bench
     from doctor_tests.config import load_settings
 
     logging.getLogger("doctor_tests").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if args.inspectors is not None:
+        return _bench_inspectors(bench_defaults(args), argv)
+    bench_defaults(args)
     settings = load_settings()
     config = BenchConfig(counts=args.counts, runs=args.runs, variants=args.variants,
                          strategies=args.strategies, strategies_at=args.strategies_at,

@@ -119,6 +119,18 @@ def compute_services(conn: Connection, binary: str = "nova-compute") -> list[Any
     return [s for s in conn.compute.services() if s.binary == binary]
 
 
+def set_enabled(conn: Connection, host: str, enabled: bool) -> None:
+    """Enable (or disable) ``host``'s nova-compute, in the 2.53 form (service id)."""
+    for svc in compute_services(conn):
+        if svc.host == host:
+            body: dict[str, Any] = {"status": "enabled" if enabled else "disabled"}
+            resp = conn.compute.put("/os-services/%s" % svc.id, json=body,
+                                    microversion="2.53", raise_exc=False)
+            _json(resp, "PUT /os-services/%s status=%s" % (svc.id, body["status"]))
+            return
+    raise CloudError("no nova-compute service on host %r" % host)
+
+
 def set_forced_down(conn: Connection, host: str, forced: bool) -> None:
     """Force (or un-force) ``host``'s nova-compute, in the 2.53 form (service id)."""
     for svc in compute_services(conn):

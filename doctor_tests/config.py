@@ -36,15 +36,41 @@ CONFIG_FILE_ENV = "DOCTOR_CONFIG"
 INSTALLER_TYPES = ("local", "devstack", "apex", "mcp", "fuel", "kolla")
 # OPNFV installers that are retired: named as such, not as unknown values.
 RETIRED_INSTALLERS = ("daisy", "compass", "joid")
-INSPECTOR_TYPES = ("sample",)
 # doctor_tests.inspector.core.STRATEGIES (not imported: the settings load without the
 # inspector's dependencies); a unit test keeps the two the same
 INSPECTOR_STRATEGIES = ("service_first", "parallel", "at_once")
 # upstream's monitor names: sample (ICMP from the runner), collectd (a daemon on the host)
 MONITOR_TYPES = ("sample", "collectd")
+# sample: Doctor's own; vitrage, masakari: the third-party stacks the lab runs beside it
+# (roles/lab_peers, docs/peers.md).
+INSPECTOR_TYPES = ("sample", "vitrage", "masakari")
+# Inspectors of the upstream Doctor that no current OpenStack can run: named as such.
+RETIRED_INSPECTORS = {
+    "congress": "OpenStack Congress is retired and was never released for current OpenStack",
+}
 PROFILER_TYPES = ("poc", "none")
 TEST_CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue",
-              "all")
+              "recovery", "all")
+# The inspectors each scenario drives. TEST_CASE=all runs those that drive INSPECTOR_TYPE
+# and skips the others, naming the INSPECTOR_TYPE that runs them; naming a scenario with
+# an inspector it does not drive is an error (the run would measure something else).
+# recovery: Masakari evacuates the failed host's servers (Doctor's sample inspector forces
+# the host down first); fault_management with vitrage: Vitrage forces the host down and
+# sets its servers to error (docs/peers.md).
+CASE_INSPECTORS: dict[str, tuple[str, ...]] = {
+    "fault_management": ("sample", "vitrage"),
+    "port_dp_down": ("sample",),
+    "notification_alarm": ("sample",),
+    "fault_catalogue": ("sample",),
+    "recovery": ("masakari",),
+}
+# the monitors that can report to each inspector (collectd's receiver reports to the sample
+# inspector's URL only)
+INSPECTOR_MONITORS: dict[str, tuple[str, ...]] = {
+    "sample": ("sample", "collectd"),
+    "vitrage": ("sample",),
+    "masakari": ("sample",),
+}
 # the fault catalogue's faults (doctor_tests.faults.catalogue.FAULTS; a unit test keeps
 # the two equal: the catalogue imports nothing from here)
 FAULT_NAMES = ("link_down", "management_down", "power_off", "hang", "data_plane_down",
@@ -155,6 +181,14 @@ def _installer(raw: object) -> str:
         raise _Invalid("%s is a retired OPNFV installer, no longer supported; allowed: %s"
                        % (name, ", ".join(INSTALLER_TYPES)))
     return _choice(*INSTALLER_TYPES)(raw)
+
+
+def _inspector(raw: object) -> str:
+    name = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(name, str) and name in RETIRED_INSPECTORS:
+        raise _Invalid("%s (inspector %s) is not supported; allowed: %s"
+                       % (RETIRED_INSPECTORS[name], name, ", ".join(INSPECTOR_TYPES)))
+    return _choice(*INSPECTOR_TYPES)(raw)
 
 
 def _int(minimum: int, maximum: int | None = None) -> Converter:
@@ -301,7 +335,8 @@ _PORT = _int(0, 65535)
 SPECS: tuple[_Spec, ...] = (
     _Spec("installer_type", "INSTALLER_TYPE", _installer, "deployment tool"),
     _Spec("installer_ip", "INSTALLER_IP", _text, "address of the installer node"),
-    _Spec("inspector_type", "INSPECTOR_TYPE", _choice(*INSPECTOR_TYPES), "inspector backend"),
+    _Spec("inspector_type", "INSPECTOR_TYPE", _inspector,
+          "inspector: sample (Doctor's), vitrage or masakari (docs/peers.md)"),
     _Spec("vm_count", "VM_COUNT", _int(1), "servers per scenario"),
     _Spec("profiler_type", "PROFILER_TYPE", _choice(*PROFILER_TYPES), "profiler"),
     _Spec("test_case", "TEST_CASE", _choice(*TEST_CASES), "which scenario(s) to run"),
@@ -469,7 +504,32 @@ def load_settings(
 
     if "os_cloud" not in values and values.get("installer_type", "local") == "local":
         values["os_cloud"] = LOCAL_CLOUD
-    return Settings(**values)
+    settings = Settings(**values)
+    problem = inspector_problem(settings)
+    if problem:
+        raise ConfigError(problem)
+    return settings
+
+
+def cases_for(inspector: str) -> tuple[str, ...]:
+    """The scenarios (TEST_CASE values) that drive ``inspector``."""
+    return tuple(case for case, names in CASE_INSPECTORS.items() if inspector in names)
+
+
+def inspector_problem(settings: Settings) -> str | None:
+    """Why INSPECTOR_TYPE cannot run with TEST_CASE or MONITOR_TYPE (None: it can)."""
+    inspector = settings.inspector_type
+    case = settings.test_case
+    if case != "all" and inspector not in CASE_INSPECTORS[case]:
+        return ("TEST_CASE=%s does not drive INSPECTOR_TYPE=%s (it drives: %s); with %s run "
+                "TEST_CASE=%s" % (case, inspector, ", ".join(CASE_INSPECTORS[case]), inspector,
+                                  " or ".join(cases_for(inspector))))
+    wrong = [m for m in settings.monitor_type if m not in INSPECTOR_MONITORS[inspector]]
+    if wrong:
+        return ("MONITOR_TYPE=%s cannot report to INSPECTOR_TYPE=%s (its monitors: %s)"
+                % (",".join(settings.monitor_type), inspector,
+                   ", ".join(INSPECTOR_MONITORS[inspector])))
+    return None
 
 
 def add_pytest_options(parser: Any) -> None:

@@ -125,15 +125,17 @@ class JsonClient:
             session.close()
             self._local.session = None
 
-    def send(self, method: str, url: str, payload: Any, timeout: float) -> Reply:
+    def send(self, method: str, url: str, payload: Any, timeout: float,
+             headers: Mapping[str, str] | None = None) -> Reply:
         """``method`` ``url`` with ``payload`` as its JSON body (``bytes`` are sent as
-        they are). Any HTTP status is a :class:`Reply`; no answer raises
-        :class:`CallFailed`."""
+        they are) and ``headers`` besides the JSON ones. Any HTTP status is a
+        :class:`Reply`; no answer raises :class:`CallFailed`."""
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         proxies = _NO_PROXY if not self.direct and is_loopback(url) else None
         try:
             # the body is read whole, so that the connection goes back to the pool
-            response = self.session().request(method, url, data=data, headers=JSON_HEADERS,
+            response = self.session().request(method, url, data=data,
+                                              headers={**JSON_HEADERS, **(headers or {})},
                                               timeout=timeout, proxies=proxies,
                                               allow_redirects=False)
         except requests.RequestException as exc:
@@ -178,7 +180,8 @@ class KeepAliveClient:
             conn.close()
         pool.clear()
 
-    def send(self, method: str, url: str, payload: Any, timeout: float) -> Reply:
+    def send(self, method: str, url: str, payload: Any, timeout: float,
+             headers: Mapping[str, str] | None = None) -> Reply:
         """As :meth:`JsonClient.send`: any status is a :class:`Reply`, no answer
         raises :class:`CallFailed`."""
         parts = urlsplit(url)
@@ -202,7 +205,8 @@ class KeepAliveClient:
             try:
                 if conn.sock is not None:
                     conn.sock.settimeout(timeout)
-                conn.request(method, target, body=data, headers=JSON_HEADERS)
+                conn.request(method, target, body=data,
+                             headers={**JSON_HEADERS, **(headers or {})})
                 response = conn.getresponse()
                 body = response.read()
             except (OSError, http.client.HTTPException) as exc:

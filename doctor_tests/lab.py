@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,12 +26,15 @@ import yaml
 from doctor_tests import playbook as playbook_runner
 from doctor_tests.monitor import collectd_plugin
 from doctor_tests.paths import data_root
+from doctor_tests.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_LAB_DIR = Path("/var/lib/doctor-lab")
 API_PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
              "neutron": 9696, "aodh": 8042}
+#: The peers' APIs (roles/lab_peers), checked when the inventory's lab_peers names them.
+PEER_PORTS = {"vitrage": 8999, "masakari": 15868}
 MAX_COMPUTES = 20
 
 
@@ -69,6 +73,21 @@ def inventory_var(name: str, default: str) -> str:
     except (OSError, yaml.YAMLError):
         value = None
     return str(value) if value not in (None, "") else default
+
+
+def peers() -> list[str]:
+    """The peers the lab runs (``lab_peers``: vitrage, masakari), known ones only."""
+    path = data_root() / "inventory" / "local" / "group_vars" / "all.yml"
+    try:
+        value = (yaml.safe_load(path.read_text()) or {}).get("lab_peers")
+    except (OSError, yaml.YAMLError):
+        value = None
+    return [p for p in value if p in PEER_PORTS] if isinstance(value, list) else []
+
+
+def api_ports() -> dict[str, int]:
+    """Every API port ``doctor lab status`` checks: the services' and the peers'."""
+    return {**API_PORTS, **{p: PEER_PORTS[p] for p in peers()}}
 
 
 def node_user() -> str:
@@ -199,6 +218,51 @@ def programs() -> list[dict[str, str]]:
     return rows
 
 
+#: masakari-engine's setting the recovery waits on after disabling a failed host's service
+MASAKARI_WAIT = "wait_period_after_service_update"
+_MASAKARI_WAIT_LINE = re.compile(r"^%s\s*=\s*(\d+)\s*$" % MASAKARI_WAIT, re.MULTILINE)
+
+
+def masakari_conf() -> Path:
+    return lab_dir() / "etc" / "masakari" / "masakari.conf"
+
+
+def masakari_wait() -> int | None:
+    """The lab's masakari-engine wait after disabling a host (None: no Masakari)."""
+    try:
+        match = _MASAKARI_WAIT_LINE.search(masakari_conf().read_text())
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def set_masakari_wait(seconds: int, timeout_s: float = 120.0) -> int:
+    """Set masakari-engine's wait (``wait_period_after_service_update``) to ``seconds`` and
+    restart it (the engine reads it at start), waiting until it consumes its RPC queue
+    again; returns the value it had. ``doctor lab up --force`` writes the inventory's
+    (lab_peers_masakari_wait_after_service_update) back."""
+    conf = masakari_conf()
+    text = conf.read_text()
+    match = _MASAKARI_WAIT_LINE.search(text)
+    if match is None:
+        raise LabError("%s has no %s line: is Masakari in the lab (lab_peers)?"
+                       % (conf, MASAKARI_WAIT))
+    before = int(match.group(1))
+    if before != seconds:
+        conf.write_text(_MASAKARI_WAIT_LINE.sub("%s = %d" % (MASAKARI_WAIT, seconds), text))
+        res = supervisorctl("restart", "peers:masakari-engine")
+        if res.returncode != 0:
+            raise LabError("restarting masakari-engine failed: %s" % (res.stdout + res.stderr))
+        consumers = lab_dir() / "bin" / "lab-bus-consumers"
+        wait_until(lambda: subprocess.run([str(consumers), "ha_engine"], capture_output=True,
+                                          timeout=30).returncode == 0,
+                   timeout_s, "masakari-engine to consume its queue (ha_engine) again",
+                   interval=1.0)
+        LOG.info("masakari-engine restarted with %s = %d (was %d)", MASAKARI_WAIT, seconds,
+                 before)
+    return before
+
+
 def runs_collectd() -> bool:
     """Whether the lab's compute hosts run collectd with Doctor's plugin (every one does
     once the lab is up)."""
@@ -306,7 +370,7 @@ def status_rows() -> tuple[list[list[str]], list[list[str]], bool]:
         healthy &= ok
         svc_rows.append([p["name"], p["state"], p["detail"]])
     addr = controller_address()
-    for name, port in API_PORTS.items():
+    for name, port in api_ports().items():
         ok = bool(addr) and tcp_open(addr or "", port)
         healthy &= ok
         svc_rows.append(["api:%s" % name, "LISTENING" if ok else "CLOSED",

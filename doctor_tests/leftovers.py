@@ -2,8 +2,10 @@
 
 A run's resources all live in its own project ``doctor-<8 hex>`` (servers,
 ports, networks, alarms) plus a user and a flavor of the same name; the only
-cloud-wide changes are a forced-down nova-compute and, on the lab, a host
-link left down. This finds each kind and undoes it, saying what it did.
+cloud-wide changes are a forced-down nova-compute, the peers' state (Vitrage's host
+marked down, Masakari's hosts on maintenance and the services it disabled:
+:mod:`doctor_tests.peers.leftovers`) and, on the lab, a host link left down. This finds
+each kind and undoes it, saying what it did.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from openstack.connection import Connection
 
 from doctor_tests import cloud
+from doctor_tests.peers import leftovers as peer_leftovers
 from doctor_tests.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
@@ -44,7 +47,8 @@ def clean(admin: Connection, dry_run: bool = False,
 
     ``keep(project)`` true: that run's project and everything in it are left alone (a run
     still going); flavors and users are matched to the projects removed. ``unforce``
-    false leaves forced-down services as they are.
+    false leaves the cloud-wide state as it is (forced-down services, the peers' state:
+    a run may still be using it).
     """
     done: list[str] = []
     idc: Any = admin.identity
@@ -92,6 +96,10 @@ def clean(admin: Connection, dry_run: bool = False,
             act("user %s" % user.name, idc.delete_user, user)
     for project in projects:
         act("project %s" % project.name, idc.delete_project, project)
+    if unforce:
+        # the peers first: Vitrage's undo un-forces the host it marked down itself, and
+        # Masakari's pending notifications would disable a host again
+        done += peer_leftovers.clean(admin, dry_run=dry_run)
     for svc in cloud.compute_services(admin) if unforce else []:
         if svc.is_forced_down:
             done.append(("would un-force " if dry_run else "un-forced ")

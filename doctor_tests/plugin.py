@@ -16,12 +16,18 @@ from typing import Any
 
 import pytest
 
-from doctor_tests.config import ConfigError, Settings, add_pytest_options, settings_from_pytest
+from doctor_tests.config import (
+    CASE_INSPECTORS,
+    ConfigError,
+    Settings,
+    add_pytest_options,
+    settings_from_pytest,
+)
 
 LOG = logging.getLogger(__name__)
 
 #: TEST_CASE value -> the scenario tests it runs (tests marked ``fault`` whose name has it).
-CASES = ("fault_management", "port_dp_down", "notification_alarm", "fault_catalogue")
+CASES = tuple(CASE_INSPECTORS)
 MARKERS = (
     "lab: needs the lab (a real OpenStack) or another configured cloud",
     "fault: injects a real fault on a compute host",
@@ -63,10 +69,23 @@ def pytest_configure(config: Any) -> None:
         LOG.debug("CI_DEBUG: debug logging on")
 
 
+def case_of(name: str) -> str | None:
+    """The TEST_CASE a scenario test belongs to (by its name), None for other tests."""
+    return next((case for case in CASES if case in name), None)
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Run the scenarios TEST_CASE names (``all``: every one); other tests are untouched."""
+    """Run the scenarios TEST_CASE names (``all``: every one that drives INSPECTOR_TYPE; the
+    others are skipped, naming the INSPECTOR_TYPE that runs them); other tests are
+    untouched."""
     settings: Settings = config._doctor_settings
     if settings.test_case == "all":
+        for item in items:
+            case = case_of(item.name) if item.get_closest_marker("fault") else None
+            if case is not None and settings.inspector_type not in CASE_INSPECTORS[case]:
+                item.add_marker(pytest.mark.skip(
+                    reason="%s drives INSPECTOR_TYPE=%s, not %s" % (
+                        case, " or ".join(CASE_INSPECTORS[case]), settings.inspector_type)))
         return
     keep, drop = [], []
     for item in items:

@@ -26,6 +26,12 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("aodh-listener", "aodh-listener"),
     ("aodh-notifier", "aodh-notifier"),
     ("aodh-evaluator", "aodh-evaluator"),
+    # the peers (roles/lab_peers; vitrage-api is gunicorn's, named above)
+    ("vitrage-graph", "vitrage-graph"),
+    ("vitrage-notifier", "vitrage-notifier"),
+    ("vitrage-persistor", "vitrage-persistor"),
+    ("masakari-api", "masakari-api"),
+    ("masakari-engine", "masakari-engine"),
     ("mariadbd", "mariadb"),
     ("mysqld", "mariadb"),
     ("beam.smp", "rabbitmq"),

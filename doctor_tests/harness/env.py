@@ -44,6 +44,8 @@ ROLE_DEFAULTS = data_root() / "roles/doctor_config/defaults/main.yml"
 CONSOLE_ACTIONS = ("link_up", "power_off", "power_on", "freeze", "thaw")
 #: the services whose logs the profiler reads (Nova's API for T03/T04, Aodh for T07/T08)
 PROFILE_SERVICES = ("nova", "aodh")
+#: and a peer's own, when it handles the fault (its steps, Vitrage's T02)
+PEER_LOGS = {"vitrage": ("vitrage",), "masakari": ("masakari",)}
 
 
 class CloudFactsError(RuntimeError):
@@ -65,7 +67,8 @@ class CloudEnv(Protocol):
 
     def bus_url(self) -> str | None: ...
 
-    def log_lines(self, since_epoch: float) -> Iterable[str]: ...
+    def log_lines(self, since_epoch: float,
+                  services: Sequence[str] = PROFILE_SERVICES) -> Iterable[str]: ...
 
     def log_clock(self) -> tuple[str, ClockOffset | None]:
         """(the node whose clock stamps the service logs and Aodh's history, its offset
@@ -263,13 +266,15 @@ class InstallerEnv:
                         self._aodh_error or "no rabbit:// transport_url in aodh.conf")
         return amqp
 
-    def log_lines(self, since_epoch: float) -> Iterable[str]:
-        """The logs of the services the profiler reads (Nova, Aodh), fetched by
-        collect_logs.yml; none, with a warning, when the logs cannot be fetched."""
+    def log_lines(self, since_epoch: float,
+                  services: Sequence[str] = PROFILE_SERVICES) -> Iterable[str]:
+        """The logs of ``services`` (by default those the profiler reads: Nova, Aodh; a peer
+        that handled the fault adds its own), fetched by collect_logs.yml; none, with a
+        warning, when the logs cannot be fetched."""
         dest = self.workdir / "logs"
         shutil.rmtree(dest, ignore_errors=True)  # an earlier run's copies are not this run's
         try:
-            self.installer.collect_logs(dest, services=PROFILE_SERVICES)
+            self.installer.collect_logs(dest, services=services)
         except (InstallerError, PlaybookFailed) as exc:
             LOG.warning("cannot fetch the service logs for the profile: %s", brief(exc))
             return []

@@ -7,6 +7,7 @@ its undo registered first.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,23 +19,52 @@ from openstack.connection import Connection
 
 from doctor_tests import cloud, resources
 from doctor_tests.cleanup import Cleanup
-from doctor_tests.config import Settings
+from doctor_tests.config import CASE_INSPECTORS, Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault, SshError, SshTarget
-from doctor_tests.harness.env import CloudEnv, measure_clock
+from doctor_tests.faults.host import AgentFault
+from doctor_tests.harness.env import PEER_LOGS, PROFILE_SERVICES, CloudEnv, measure_clock
 from doctor_tests.harness.reach import inspector_urls
 from doctor_tests.inspector import Inspector, InspectorServer
 from doctor_tests.inspector.openstack_backend import OpenStackActions
 from doctor_tests.monitor.monitor import DownEvent, Monitor
 from doctor_tests.monitor.registry import HostMonitor, make_monitors
+from doctor_tests.monitor.report import InspectorReporter, Reporter
+from doctor_tests.peers import leftovers as peer_leftovers
+from doctor_tests.peers import masakari, vitrage
+from doctor_tests.peers.auth import SessionTokens
 from doctor_tests.profiler import report
 from doctor_tests.profiler.assemble import assemble_profile
 from doctor_tests.profiler.model import Profile
 from doctor_tests.profiler.sources.clock import ClockError, ClockOffset
+from doctor_tests.profiler.sources.oslo_log import parse_oslo_log
+from doctor_tests.profiler.sources.peers_log import PeerStep, match_peer_log
 from doctor_tests.profiler.sources.recorder import BusRecorder
 from doctor_tests.waiting import WaitTimeout, wait_until
 
 LOG = logging.getLogger(__name__)
+
+#: What a profile says of who handled the fault, when Doctor's inspector did not
+PROFILE_NOTES: dict[str, tuple[str, ...]] = {
+    "vitrage": ("The inspector is Vitrage (docs/peers.md): T01 is the monitor's detection "
+                "(it reported to Vitrage's event API), T02 vitrage-graph's evaluator raising "
+                "its deduced alarm on the host's servers (log:vitrage-graph), T03/T04 "
+                "vitrage-notifier's calls as nova-api logged them.",),
+}
+
+
+class InspectorNotDriven(cloud.CloudError):
+    """INSPECTOR_TYPE names an inspector the scenario does not drive."""
+
+
+def require_inspector(settings: Settings, case: str) -> None:
+    """Refuse, before anything is made in the cloud, to run scenario ``case`` with an
+    inspector it does not drive: the run would silently measure another one (the settings
+    refuse it already; this holds for a scenario called another way, as the benchmark)."""
+    if settings.inspector_type not in CASE_INSPECTORS.get(case, ("sample",)):
+        raise InspectorNotDriven(
+            "INSPECTOR_TYPE=%s: %s drives %s (docs/peers.md)"
+            % (settings.inspector_type, case, ", ".join(CASE_INSPECTORS.get(case, ()))))
 
 
 def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
@@ -74,6 +104,45 @@ def service_back(admin: Connection, host: str, timeout: float) -> None:
     wait_until(up, timeout, "nova-compute on %s to report up again" % host, interval=0.5)
 
 
+#: Nova's answer to un-forcing a host its servers were evacuated from, until its
+#: nova-compute has started again and completed the evacuations' migration records
+EVACUATIONS_LEFT = "evacuation migration records"
+
+
+def restart_compute_agent(env: CloudEnv, host: str, timeout: float = 60.0) -> None:
+    """Restart ``host``'s nova-compute as a host that failed does when it comes back: at
+    start it destroys what was evacuated away and completes the evacuations' migration
+    records (Nova refuses to un-force the host before). Killed, then started by the
+    layout's ``doctor_compute_agent_start`` (or by the host's own init)."""
+    installer = getattr(env, "installer", None)
+    start = str(installer.layout_var("doctor_compute_agent_start") or "") if installer else ""
+    agent = AgentFault(env.ssh_target(host), "nova-compute", start)
+    agent.inject()
+    agent.restore(timeout)
+    LOG.info("nova-compute on %s restarted (its servers were evacuated)", host)
+
+
+def host_back_after_evacuation(admin: Connection, env: CloudEnv, host: str,
+                               timeout: float) -> None:
+    """After servers were evacuated from ``host``: its nova-compute restarted, the host
+    un-forced once Nova accepts it (the restarted service has completed the evacuations),
+    then up again (:func:`service_back`)."""
+    restart_compute_agent(env, host)
+
+    def unforced() -> bool:
+        try:
+            cloud.set_forced_down(admin, host, False)
+        except cloud.CloudError as exc:
+            if EVACUATIONS_LEFT in str(exc):
+                return False
+            raise
+        return True
+
+    wait_until(unforced, timeout, "Nova to accept un-forcing %s (its evacuations completed "
+               "by the restarted nova-compute)" % host, interval=1.0)
+    service_back(admin, host, timeout)
+
+
 def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids: Iterable[str],
                     monitor_nodes: Sequence[SshTarget] = (),
                     **options: Any) -> tuple[Inspector, InspectorServer]:
@@ -110,12 +179,13 @@ def start_inspector(settings: Settings, cleanup: Cleanup, host: str, server_ids:
 
 
 def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTarget,
-                  inspector_url: str) -> Monitor:
-    """The ICMP monitor of ``host`` (at ``target``'s address) reporting to ``inspector_url``,
-    started and answering (its stop registered first)."""
+                  inspector_url: str | None, reporters: Sequence[Reporter] = ()) -> Monitor:
+    """The ICMP monitor of ``host`` (at ``target``'s address) reporting to ``inspector_url``
+    (or to ``reporters``: the peers'), started and answering (its stop registered first)."""
     monitor = Monitor(host, target.address, inspector_url,
                       interval=settings.monitor_interval_s, timeout=settings.monitor_timeout_s,
-                      misses=settings.monitor_misses, report_up=False)
+                      misses=settings.monitor_misses, report_up=False,
+                      reporter=list(reporters) or None)
     cleanup.add("monitor", monitor.stop)
     monitor.start()
     if not monitor.wait_alive(10):
@@ -125,13 +195,15 @@ def start_monitor(settings: Settings, cleanup: Cleanup, host: str, target: SshTa
 
 
 def start_monitors(settings: Settings, cleanup: Cleanup, hosts: Mapping[str, tuple[str, str]],
-                   inspector_url: str) -> dict[str, dict[str, HostMonitor]]:
+                   inspector_url: str | None,
+                   reporters: Sequence[Reporter] = ()) -> dict[str, dict[str, HostMonitor]]:
     """The monitors MONITOR_TYPE names for ``hosts`` (host -> (management address,
     data-plane address)), each started and hearing from its host (their stops registered
-    first): host -> monitor type -> monitor, in MONITOR_TYPE's order."""
+    first): host -> monitor type -> monitor, in MONITOR_TYPE's order. They report to the
+    sample inspector at ``inspector_url``, or to ``reporters`` (the peers')."""
     out: dict[str, dict[str, HostMonitor]] = {host: {} for host in hosts}
     for name in settings.monitor_type:
-        monitors = make_monitors(name, settings, hosts, inspector_url)
+        monitors = make_monitors(name, settings, hosts, inspector_url, reporters)
         for host, monitor in monitors.items():
             cleanup.add("%s monitor of %s" % (name, host), monitor.stop)
             monitor.start()
@@ -176,11 +248,13 @@ class FaultRun:
     clocks: dict[str, ClockOffset] = field(default_factory=dict)  # node -> offset
     log_node: str = ""
     boot_with: tuple[Any, Any, Any] | None = None  # (flavor, image, network) of the run
+    logs: list[str] | None = None  # the service logs of the run, fetched once after the fault
 
     # --- set-up -------------------------------------------------------------------------
     def provision(self, vm_count: int, wait_after_alarms_s: float = 0.0,
-                  server_alarms: bool = True) -> None:
+                  server_alarms: bool = True, case: str = "fault_management") -> None:
         s = self.settings
+        require_inspector(s, case)
         self.host, self.other_host = choose_hosts(self.admin, s.fault_host)
         LOG.info("run %s: failing %s, control servers on %s", self.name, self.host,
                  self.other_host)
@@ -213,25 +287,77 @@ class FaultRun:
             threading.Event().wait(seconds)
 
     def start_parts(self, also_watch: Sequence[str] = ()) -> None:
-        """Inspector (index filled and showing every server), then the monitors of the host
-        (and of ``also_watch``: hosts that fail too)."""
+        """The inspector INSPECTOR_TYPE names, then the monitors of the host (and of
+        ``also_watch``: hosts that fail too), reporting to it:
+
+        - sample: Doctor's inspector (its index filled and showing every server);
+        - vitrage: no inspector of Doctor's; the monitors report to Vitrage's event API, and
+          the run ends with the host's "up" and Vitrage's undo (registered first);
+        - masakari: Doctor's inspector fencing the host only (its service forced down: Nova
+          evacuates from a host that is down), then Masakari's notifications API; the run
+          ends with Masakari's notifications settled, the host out of maintenance and its
+          nova-compute enabled again (registered first).
+        """
         s = self.settings
-        url = self.env.bus_url()
-        options: dict[str, Any] = {}
-        if s.inspector_shortcut:
-            if not url:
-                raise cloud.CloudError("DOCTOR_INSPECTOR_SHORTCUT=true needs the notification "
-                                       "bus, and this cloud's bus URL is unknown")
-            options = {"shortcut": True, "bus_url": url}
-        self.inspector, server = start_inspector(s, self.cleanup, self.host,
-                                                 [srv.id for srv in self.servers], **options)
         hosts = [self.host, *also_watch]
-        self.watched = start_monitors(s, self.cleanup, {
-            h: (self.env.ssh_target(h).address, self.env.dataplane_address(h)) for h in hosts},
-            server.url)
+        watched = {h: (self.env.ssh_target(h).address, self.env.dataplane_address(h))
+                   for h in hosts}
+        if s.inspector_type == "sample":
+            url = self.env.bus_url()
+            options: dict[str, Any] = {}
+            if s.inspector_shortcut:
+                if not url:
+                    raise cloud.CloudError("DOCTOR_INSPECTOR_SHORTCUT=true needs the "
+                                           "notification bus, and this cloud's bus URL is "
+                                           "unknown")
+                options = {"shortcut": True, "bus_url": url}
+            self.inspector, server = start_inspector(s, self.cleanup, self.host,
+                                                     [srv.id for srv in self.servers],
+                                                     **options)
+            self.watched = start_monitors(s, self.cleanup, watched, server.url)
+        else:
+            self.watched = start_monitors(s, self.cleanup, watched, None,
+                                          self.peer_reporters(hosts))
         self.monitors = self.watched[self.host]
         self.monitor = next(iter(self.monitors.values()))
-        if url and s.profiler_type != "none":
+        self.start_bus()
+
+    def peer_reporters(self, hosts: Sequence[str]) -> list[Reporter]:
+        """The reporters of INSPECTOR_TYPE's peer (authenticated now, not on the fault
+        path), with the undo of what the peer does registered first."""
+        tokens = SessionTokens(self.admin.session,
+                               region_name=self.admin.config.get_region_name())
+        if self.settings.inspector_type == "vitrage":
+            reporter: Any = vitrage.VitrageReporter(tokens)
+            reporter.prepare()
+            for host in hosts:
+                self.cleanup.add("Vitrage: the up of %s, and its undo" % host,
+                                 self._vitrage_up, host)
+            return [reporter]
+        assert self.settings.inspector_type == "masakari", self.settings.inspector_type
+        for host in hosts:
+            self.cleanup.add("Masakari: %s settled, in service" % host, self._masakari_back,
+                             host)
+        self.inspector, server = start_inspector(
+            self.settings, self.cleanup, self.host, [srv.id for srv in self.servers],
+            host_only=True)
+        reporter = masakari.MasakariReporter(tokens)
+        reporter.prepare()
+        return [InspectorReporter(server.url), reporter]
+
+    def _vitrage_up(self, host: str) -> None:
+        ids = [s.id for s in self.servers] if host == self.host else []
+        peer_leftovers.vitrage_up(self.admin, host, ids)
+
+    def _masakari_back(self, host: str) -> None:
+        peer_leftovers.masakari_back(self.admin, host, self.started)
+
+    def start_bus(self, always: bool = False) -> None:
+        """The bus recorder (T05/T06, the recovery's rebuild notifications), when the cloud's
+        bus is known and the profile is wanted (``always``: the scenario's own figures
+        come from it)."""
+        url = self.env.bus_url()
+        if url and (always or self.settings.profiler_type != "none"):
             try:
                 bus = BusRecorder(url)
                 bus.start()
@@ -270,7 +396,11 @@ class FaultRun:
     def _service_back(self) -> None:
         assert self.fault is not None
         self.fault.restore()
-        service_back(self.admin, self.host, self.settings.fault_duration_s + 60)
+        timeout = self.settings.fault_duration_s + 60
+        if self.settings.inspector_type == "masakari":
+            host_back_after_evacuation(self.admin, self.env, self.host, timeout)
+        else:
+            service_back(self.admin, self.host, timeout)
 
     def wait_detected(self, timeout: float = 10.0) -> DownEvent:
         assert self.monitor is not None
@@ -292,8 +422,32 @@ class FaultRun:
         return self.t00
 
     # --- the profile --------------------------------------------------------------------
+    def service_logs(self) -> list[str]:
+        """The logs of the services the profile reads, and of the peer that handled the
+        fault (its own steps), fetched once, after the fault (T00 known)."""
+        if self.logs is None:
+            services = (*PROFILE_SERVICES, *PEER_LOGS.get(self.settings.inspector_type, ()))
+            self.logs = list(self.env.log_lines(self.fault_time(), services))
+        return self.logs
+
+    def peer_steps(self) -> list[PeerStep]:
+        """The steps the peer's own log shows since the fault (none for the sample
+        inspector); the log's clock moved onto the runner's when it was measured."""
+        if self.settings.inspector_type == "sample":
+            return []
+        clock = self.clocks.get(self.log_node)
+        records = parse_oslo_log(self.service_logs(), tz=time.localtime().tm_gmtoff)
+        steps = [s for s in match_peer_log(records)]
+        if clock is not None:
+            steps = [dataclasses.replace(s, epoch=clock.to_local(s.epoch)) for s in steps]
+        since = self.fault_time() - 1.0
+        return [s for s in steps if s.epoch >= since]
+
     def inspector_record(self) -> dict[str, Any] | None:
-        assert self.inspector is not None
+        """The sample inspector's round for the host (None: none, or no inspector of
+        Doctor's ran: a peer handled the fault)."""
+        if self.inspector is None:
+            return None
         for record in self.inspector.records(self.host):
             data = record.to_json()
             if data["kind"] == "down" and not data["duplicate"]:
@@ -327,6 +481,7 @@ class FaultRun:
             LOG.info("PROFILER_TYPE=none: no profile is made or written")
             return None
         ids = alarm_ids or set(self.alarms)
+        peer = self.settings.inspector_type
         history = {}
         assert self.tenant is not None
         for alarm_id in ids:
@@ -343,7 +498,7 @@ class FaultRun:
             fault_epoch=t00,
             inspector_record=self.inspector_record(),
             consumer_alarms=[a.to_json() for a in self.consumer.alarms() if a.alarm_id in ids],
-            log_lines=self.env.log_lines(t00),
+            log_lines=self.service_logs(),
             log_tz=time.localtime().tm_gmtoff,
             clocks=dict(self.clocks), fault_node=self.host if self.host in self.clocks
             else None, log_node=self.log_node if self.log_node in self.clocks else None,
@@ -353,6 +508,10 @@ class FaultRun:
             servers=[self.alarms[a] for a in ids],
             threshold_ms=self.settings.notification_threshold_s * 1000.0,
             missing={k: v for k, v in missing.items()},
+            detected=(None if self.down_event is None or peer == "sample" else
+                      (self.down_event.detected_at, self.down_event.event_id)),
+            vitrage_host=self.host if peer == "vitrage" else None,
+            notes=PROFILE_NOTES.get(peer, ()),
         )
 
     def write_profile(self, profile: Profile, stem: str = "profile") -> dict[str, Any]:

@@ -31,17 +31,23 @@ MAIN_CASE = "fault_management"
 
 @dataclass(frozen=True)
 class Check:
-    """One thing the run must show; ``detail`` says what was seen when it failed."""
+    """One thing the run must show; ``detail`` says what was seen when it failed. A check
+    that does not apply to this run (``applicable`` false: not the inspector's job) is
+    named with the reason, and neither passes nor fails the run."""
 
     name: str
     passed: bool
     detail: str = ""     # what was wrong (shown when the check failed)
-    evidence: str = ""   # what was seen (shown always)
+    evidence: str = ""   # what was seen (shown always); why, for a check that does not apply
+    applicable: bool = True
+
+    @property
+    def status(self) -> str:
+        return "N/A" if not self.applicable else "PASS" if self.passed else "FAIL"
 
     def line(self) -> str:
         said = [t for t in ((self.detail if not self.passed else ""), self.evidence) if t]
-        return "%s %s%s" % ("PASS" if self.passed else "FAIL", self.name,
-                            ": " + "; ".join(said) if said else "")
+        return "%s %s%s" % (self.status, self.name, ": " + "; ".join(said) if said else "")
 
 
 @dataclass
@@ -59,9 +65,16 @@ class Verdict:
         LOG.info("check: %s", result.line())
         return result.passed
 
+    def not_applicable(self, name: str, reason: str) -> None:
+        """Record that check ``name`` does not apply to this run, and why (it is shown, not
+        dropped: a reader sees what was not checked)."""
+        result = Check(name, True, evidence=reason, applicable=False)
+        self.checks.append(result)
+        LOG.info("check: %s", result.line())
+
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        return any(c.applicable for c in self.checks) and all(c.passed for c in self.checks)
 
     @property
     def criteria(self) -> str:
@@ -74,6 +87,8 @@ class Verdict:
         checks = []
         for c in self.checks:
             entry: dict[str, Any] = {"name": c.name, "passed": c.passed}
+            if not c.applicable:
+                entry["applicable"] = False
             if not c.passed and c.detail:
                 entry["detail"] = c.detail
             if c.evidence:
@@ -85,12 +100,12 @@ class Verdict:
         """JUnit properties: ``check_<name>`` = PASS/FAIL, and ``criteria``."""
         out = [("criteria", self.criteria)]
         for c in self.checks:
-            out.append(("check_" + c.name.replace(" ", "_"), "PASS" if c.passed else "FAIL"))
+            out.append(("check_" + c.name.replace(" ", "_"), c.status))
         return out
 
     def assert_passed(self) -> None:
         """Raise AssertionError listing every failed check (none: returns)."""
-        if not self.checks:
+        if not any(c.applicable for c in self.checks):
             raise AssertionError("%s: no check was made" % self.case)
         failed = self.failures()
         if failed:
@@ -116,10 +131,19 @@ class FaultFacts:
     notification_ms: float | None
     threshold_ms: float
     missing_checkpoints: Mapping[str, str] = field(default_factory=dict)
+    #: who handled the fault: Doctor's sample inspector, or a peer (Vitrage)
+    inspector: str = "sample"
+    #: what was seen of the inspector's handling (a peer's own state and log)
+    inspector_evidence: str = ""
+    #: the ``data_plane_status`` of the host's servers' ports (None: not read)
+    port_states: Mapping[str, Any] | None = None
+    #: why the ports are not this inspector's job ("": they are)
+    ports_not_applicable: str = ""
 
 
 def fault_management_verdict(facts: FaultFacts, case: str = MAIN_CASE) -> Verdict:
-    """The checks of a host fault, each evaluated once."""
+    """The checks of a host fault, each evaluated once; the ports' check is recorded as not
+    applicable, with the reason, for an inspector whose job they are not (Vitrage)."""
     verdict = Verdict(case)
     missing = facts.servers_on_host - facts.alarmed_servers
     verdict.check("alarm for every server on the host", not missing,
@@ -131,7 +155,10 @@ def fault_management_verdict(facts: FaultFacts, case: str = MAIN_CASE) -> Verdic
                   "delivered more than once: %s" % dict(facts.duplicates))
     record = facts.inspector_record
     verdict.check("the inspector handled the fault", record is not None,
-                  "the inspector recorded no round for %s" % facts.host)
+                  "the inspector (%s) recorded no round for %s" % (facts.inspector, facts.host)
+                  if facts.inspector == "sample" else
+                  "%s shows no handling of %s" % (facts.inspector, facts.host),
+                  evidence=facts.inspector_evidence)
     errors = (record or {}).get("errors")
     verdict.check("no inspector action failed", not errors,
                   "inspector actions failed: %s" % errors)
@@ -140,6 +167,13 @@ def fault_management_verdict(facts: FaultFacts, case: str = MAIN_CASE) -> Verdic
     states = dict(facts.server_states)
     verdict.check("servers on the host ERROR", bool(states) and set(states.values()) == {"ERROR"},
                   "servers on %s not all ERROR: %s" % (facts.host, states))
+    if facts.ports_not_applicable:
+        verdict.not_applicable("ports on the host DOWN", facts.ports_not_applicable)
+    elif facts.port_states is not None:
+        ports = dict(facts.port_states)
+        verdict.check("ports on the host DOWN", bool(ports) and set(ports.values()) == {"DOWN"},
+                      "data_plane_status of the ports on %s not all DOWN: %s"
+                      % (facts.host, ports))
     ms = facts.notification_ms
     verdict.check("notification under the threshold", ms is not None and ms < facts.threshold_ms,
                   "over the threshold" if ms is not None else

@@ -38,6 +38,10 @@ servers are not touched (instances on the same host may still reach each other).
 down changes no port (they are DOWN already) but is remembered: when the host comes back
 while its data plane is still down, its ports stay DOWN.
 
+``host_only``: beside a recovery service (Masakari, the recovery scenario) the inspector
+fences the host and nothing else: its service forced down (un-forced on ``up``); the
+servers and ports are the recovery service's.
+
 Rounds for one host never overlap: a round waits for the host's previous round
 (e.g. an up right after a down) to finish before its actions start.
 """
@@ -120,6 +124,7 @@ class Inspector:
         strategy: str = DEFAULT_STRATEGY,
         shortcut_pace: int = DEFAULT_SHORTCUT_PACE,
         port_pace: int | None = None,
+        host_only: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
@@ -142,6 +147,11 @@ class Inspector:
         # port updates in flight at most (they follow the resets, beside the tail of the
         # tenants' alarms); None: the pool's concurrency
         self.port_pace = min(port_pace or concurrency, concurrency)
+        # the host alone (its service forced down, un-forced when it is back): the servers
+        # and ports are left to a recovery service (Masakari evacuates the servers, and
+        # would stop those it finds in error and set them to error again after evacuating
+        # them; a port set DOWN would stay DOWN on the destination host)
+        self.host_only = host_only
         self.warm_up = warm_up
         self.index = index or HostIndex(backend, interval=index_interval, clock=clock)
         self._clock = clock
@@ -295,8 +305,8 @@ class Inspector:
 
     def _stages(self, kind: Kind, entry: HostEntry, record: EventRecord,
                 ports: bool = True) -> list[Stage]:
-        record.servers = entry.servers if kind == "down" else ()
-        record.ports = entry.ports if ports else ()
+        record.servers = entry.servers if kind == "down" and not self.host_only else ()
+        record.ports = entry.ports if ports and not self.host_only else ()
         port_status = "ACTIVE" if kind.endswith("up") else "DOWN"
         # the ports come last: the tenants' alarms wait for the servers, and Neutron's
         # updates would compete with Nova's resets for the controller's CPU
@@ -390,6 +400,7 @@ class Inspector:
             "concurrency": self.concurrency,
             "strategy": self.strategy,
             "shortcut": self.shortcut is not None,
+            "host_only": self.host_only,
             "events": len(self.records()),
             "uptime_s": round(now - self.started_at, 3),
             "backend": self.backend.describe(),

@@ -47,6 +47,9 @@ SERVICE_FILES: dict[str, tuple[str, ...]] = {
     "neutron": ("neutron_ml2", "neutron_policy"),
 }
 SERVICES = tuple(SERVICE_FILES)
+#: The peers (docs/peers.md): Doctor configures nothing of theirs; their logs (the layout's
+#: doctor_log_files naming them) are read when they handle a fault.
+PEER_SERVICES = ("vitrage", "masakari")
 
 
 class InstallerError(Exception):
@@ -218,12 +221,12 @@ class Installer(abc.ABC):
 
     def service(self, name: str) -> ServiceLayout:
         """Where service ``name`` keeps its configuration and logs, and its restarts."""
-        if name not in SERVICE_FILES:
+        if name not in SERVICE_FILES and name not in PEER_SERVICES:
             raise InstallerError("unknown service %r; known: %s"
-                                 % (name, ", ".join(SERVICE_FILES)))
+                                 % (name, ", ".join((*SERVICE_FILES, *PEER_SERVICES))))
         host = self.service_host(name)
         files = self.var(host, "doctor_files", {}) or {}
-        config = tuple(str(path) for key in SERVICE_FILES[name] if key in files
+        config = tuple(str(path) for key in SERVICE_FILES.get(name, ()) if key in files
                        for path in _paths(files[key]))
         units = [str(u) for u in (self.var(host, "doctor_restart_units", {}) or {}).get(name, [])]
         command = str(self.var(host, "doctor_restart_command", "systemctl restart {unit}"))

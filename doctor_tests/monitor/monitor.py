@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -82,10 +82,14 @@ class Monitor:
     ``plane="dataplane"``: the address is the host's data-plane address, and its silence
     is reported as ``compute.host.dataplane.down`` (the host's ports, not the host).
 
-    ``on_down``/``on_up`` are called (from the reporting thread, after the report to the
-    inspector) with the :class:`DownEvent`/:class:`UpEvent`. ``socket_factory`` exists
-    for tests: it returns an object with the :class:`~doctor_tests.monitor.icmp.ProbeSocket`
-    interface for the address.
+    Reports go to the sample inspector at ``inspector_url``, or to ``reporter`` (Vitrage's
+    or Masakari's, :mod:`doctor_tests.peers`), or to each of several reporters in turn (a
+    list: the sample inspector fencing the host, then Masakari recovering its servers);
+    with none, nothing is reported. The peers receive host reports only (neither knows a
+    data-plane event).
+    ``on_down``/``on_up`` are called (from the reporting thread, after the report) with the
+    :class:`DownEvent`/:class:`UpEvent`. ``socket_factory`` exists for tests: it returns an
+    object with the :class:`~doctor_tests.monitor.icmp.ProbeSocket` interface for the address.
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class Monitor:
         report_deadline: float = 5.0,
         socket_factory: Callable[[str], icmp.ProbeSocket] = icmp.IcmpSocket,
         plane: str = "host",
+        reporter: report.Reporter | Sequence[report.Reporter] | None = None,
     ) -> None:
         if plane not in report.PLANES:
             raise MonitorConfigError(
@@ -125,8 +130,22 @@ class Monitor:
                 raise MonitorConfigError(
                     f"inspector URL must be http(s)://host:port, not {inspector_url!r}"
                 )
+        reporters: list[report.Reporter] = (
+            [] if reporter is None else [reporter] if not isinstance(reporter, Sequence)
+            else list(reporter))
+        if inspector_url is not None and reporters:
+            raise MonitorConfigError(
+                "give an inspector URL or reporters (to %s), not both"
+                % ", ".join(r.receiver for r in reporters))
+        peers = [r.receiver for r in reporters if not isinstance(r, report.InspectorReporter)]
+        if peers and plane != "host":
+            raise MonitorConfigError(
+                f"plane {plane!r}: {', '.join(peers)} receives host reports only")
         self.hostname = hostname.strip()
         self.inspector_url = inspector_url
+        self.reporters: list[report.Reporter] = (
+            [report.InspectorReporter(inspector_url, plane=plane)] if inspector_url is not None
+            else reporters)
         self.interval = float(interval)
         self.timeout = float(timeout)
         self.misses = misses
@@ -359,26 +378,34 @@ class Monitor:
                 self._call(self._on_up, event)
 
     def _report(self, event: HostEvent, kind: Literal["down", "up"], at: float) -> None:
-        if self.inspector_url is None:
-            return
-        body = [report.host_event(self.hostname, kind, at=at, event_id=event.event_id,
-                                  plane=self.plane)]
+        for reporter in self.reporters:
+            self._report_to(reporter, event, kind, at)
+
+    @property
+    def reporter(self) -> report.Reporter | None:
+        """The first receiver of the reports (None: none)."""
+        return self.reporters[0] if self.reporters else None
+
+    def _report_to(self, reporter: report.Reporter, event: HostEvent,
+                   kind: Literal["down", "up"], at: float) -> None:
         started = time.time()
         status: int | None = None
         error: str | None = None
         attempts = 1
         try:
-            status = report.put_events(self.inspector_url, body, deadline=self.report_deadline)
+            status = reporter.send(self.hostname, kind, at, event.event_id,
+                                   deadline=self.report_deadline).status
         except report.ReportFailed as exc:
-            error, attempts = exc.last_error, exc.attempts
+            error, attempts, status = exc.last_error, exc.attempts, exc.status
         result = report.ReportResult(
-            event.event_id, kind, report.events_url(self.inspector_url), error is None,
+            event.event_id, kind, reporter.url, error is None,
             status, attempts, started, time.time(), error,
         )
         with self._lock:
             self._reports.append(result)
         if error is None:
-            LOG.info("reported host %s %s to %s (HTTP %s)", self.hostname, kind, result.url, status)
+            LOG.info("reported host %s %s to %s %s (HTTP %s)", self.hostname, kind,
+                     reporter.receiver, result.url, status)
 
     def _call(self, callback: Callable[[Any], None] | None, event: HostEvent) -> None:
         if callback is None:

@@ -12,13 +12,14 @@ Each is started for one host as a :class:`HostMonitor`: alive once it hears from
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from doctor_tests.config import MONITOR_TYPES, Settings
 from doctor_tests.monitor.collectd import CollectdMonitor
 from doctor_tests.monitor.monitor import DownEvent, Monitor, MonitorConfigError
+from doctor_tests.monitor.report import Reporter
 
 LOG = logging.getLogger(__name__)
 
@@ -100,18 +101,26 @@ class CollectdHostMonitor:
 Watched = Mapping[str, tuple[str, str]]
 
 
-def _sample(settings: Settings, hosts: Watched, inspector_url: str) -> dict[str, HostMonitor]:
+def _sample(settings: Settings, hosts: Watched, inspector_url: str | None,
+            reporters: Sequence[Reporter]) -> dict[str, HostMonitor]:
     def icmp(host: str, addr: str, plane: str) -> Monitor:
-        return Monitor(host, addr, inspector_url, interval=settings.monitor_interval_s,
+        return Monitor(host, addr, None if reporters else inspector_url,
+                       interval=settings.monitor_interval_s,
                        timeout=settings.monitor_timeout_s, misses=settings.monitor_misses,
-                       report_up=False, plane=plane)
+                       report_up=False, plane=plane, reporter=list(reporters) or None)
 
+    # the data plane is the sample inspector's alone (the peers know no data-plane event)
     return {host: SampleMonitor(icmp(host, address, "host"),
-                                icmp(host, data, "dataplane") if data else None)
+                                icmp(host, data, "dataplane") if data and not reporters
+                                else None)
             for host, (address, data) in hosts.items()}
 
 
-def _collectd(settings: Settings, hosts: Watched, inspector_url: str) -> dict[str, HostMonitor]:
+def _collectd(settings: Settings, hosts: Watched, inspector_url: str | None,
+              reporters: Sequence[Reporter]) -> dict[str, HostMonitor]:
+    if reporters:
+        raise MonitorConfigError("the collectd monitor reports to the sample inspector only, "
+                                 "not to %s" % ", ".join(r.receiver for r in reporters))
     # one receiver (one UDP port) for every host
     receiver = CollectdMonitor({host: address for host, (address, _) in hosts.items()},
                                inspector_url, port=settings.collectd_port,
@@ -120,7 +129,8 @@ def _collectd(settings: Settings, hosts: Watched, inspector_url: str) -> dict[st
     return {host: CollectdHostMonitor(receiver, host) for host in hosts}
 
 
-MONITORS: dict[str, Callable[[Settings, Watched, str], dict[str, HostMonitor]]] = {
+MONITORS: dict[str, Callable[[Settings, Watched, str | None, Sequence[Reporter]],
+                              dict[str, HostMonitor]]] = {
     "sample": _sample,
     "collectd": _collectd,
 }
@@ -128,12 +138,15 @@ assert tuple(MONITORS) == MONITOR_TYPES
 
 
 def make_monitors(name: str, settings: Settings, hosts: Watched,
-                  inspector_url: str) -> dict[str, HostMonitor]:
-    """The monitor ``name`` for each of ``hosts`` (host -> its monitor); an unknown name
-    lists the valid ones."""
+                  inspector_url: str | None,
+                  reporters: Sequence[Reporter] = ()) -> dict[str, HostMonitor]:
+    """The monitor ``name`` for each of ``hosts`` (host -> its monitor), reporting to the
+    sample inspector at ``inspector_url``, or to ``reporters`` (the peers', and the sample
+    inspector's as an :class:`~doctor_tests.monitor.report.InspectorReporter`); an unknown
+    name lists the valid ones."""
     try:
         factory = MONITORS[name]
     except KeyError:
         raise MonitorConfigError("unknown monitor type %r (MONITOR_TYPE); valid: %s"
                                  % (name, ", ".join(MONITORS))) from None
-    return factory(settings, hosts, inspector_url)
+    return factory(settings, hosts, inspector_url, reporters)

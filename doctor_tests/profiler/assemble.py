@@ -51,10 +51,12 @@ from doctor_tests.profiler.sources.oslo_log import (
     match_log,
     parse_oslo_log,
 )
+from doctor_tests.profiler.sources.peers_log import match_peer_log, vitrage_candidates
 from doctor_tests.profiler.sources.trace import (
     consumer_candidates,
     fault_candidate,
     inspector_candidates,
+    monitor_candidate,
 )
 
 LOG = logging.getLogger(__name__)
@@ -81,6 +83,9 @@ def assemble_profile(
     fault_node: str | None = None,
     log_node: str | None = None,
     bus_node: str | None = None,
+    detected: tuple[float, str | None] | None = None,
+    vitrage_host: str | None = None,
+    notes: Sequence[str] = (),
 ) -> Profile:
     """The profile of one fault from every source given (see the module docstring).
 
@@ -91,6 +96,12 @@ def assemble_profile(
     to give the log host's and the bus senders' offsets. Service-log lines and history
     entries from before the fault are ignored (the Aodh host's clock is taken to be the
     log clock). Raises ValueError when a clock is given twice or the runner's is not 0.
+
+    Beside a peer (no ``inspector_record``): ``detected`` (the monitor's detection epoch and
+    event id) gives T01; ``vitrage_host`` (the failed host) takes T02 from Vitrage's own log
+    lines among ``log_lines`` (its evaluator raising the deduced alarm on the host's
+    servers, :mod:`~doctor_tests.profiler.sources.peers_log`, named ``log:vitrage-graph``);
+    T03/T04 come from nova-api's request log as for any caller.
     """
     offsets = _check_clocks(clocks or {})
     node_clocks: dict[str, NodeClock] = {
@@ -115,9 +126,17 @@ def assemble_profile(
             since = log_clock.to_remote(since) - log_clock.uncertainty_s
     if inspector_record is not None:
         builder.extend(_on(RUNNER, inspector_candidates(inspector_record)))
+    elif detected is not None:
+        builder.add(_on(RUNNER, [monitor_candidate(*detected)])[0])
     builder.extend(_on(RUNNER, consumer_candidates(consumer_alarms)))
-    records = parse_oslo_log(log_lines, since_epoch=since, tz=log_tz)
+    records = list(parse_oslo_log(log_lines, since_epoch=since, tz=log_tz))
     builder.extend(_on(log_at, log_candidates(match_log(records), alarm_servers, log_clock)))
+    if vitrage_host is not None:
+        found = vitrage_candidates(match_peer_log(records), vitrage_host, log_clock)
+        if not found:
+            builder.missing("T02", "no line of vitrage-graph's evaluator raising its deduced "
+                            "alarm on %s's servers (Vitrage's log not read?)" % vitrage_host)
+        builder.extend(_on(log_at, found))
     builder.extend(_on(bus_at, bus_candidates(notifications, bus_clock)))
     for alarm_id, entries in (alarm_history or {}).items():
         builder.extend(_on(log_at, history_candidates(
@@ -135,6 +154,7 @@ def assemble_profile(
             node_clocks[node] = (_node_clock(node, clock) if clock is not None
                                  else NodeClock(node, 0.0, 0.0, kind="assumed"))
     profile.clocks = node_clocks
+    profile.notes.extend(notes)
     return profile
 
 

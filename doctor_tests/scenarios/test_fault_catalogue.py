@@ -72,7 +72,7 @@ def test_fault_catalogue(fault_name, worker_settings, admin, env, installer, cle
             fault_name, ",".join(settings.monitor_type), ", ".join(spec.detected_by)))
     preflight.check_cloud(admin, need_extensions=("data-plane-status",))
     run = FaultRun(settings, admin, env, cleanup, consumer.consumer, consumer.failure_url)
-    run.provision(settings.vm_count, 0.0)
+    run.provision(settings.vm_count, 0.0, case="fault_catalogue")
     assert run.tenant is not None and run.boot_with is not None
     conn = run.tenant.admin
     failed = [run.host]

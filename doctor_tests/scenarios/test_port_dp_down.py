@@ -40,7 +40,7 @@ def test_port_dp_down(worker_settings, admin, env, clean_start, cleanup, consume
     settings = worker_settings
     preflight.check_cloud(admin, need_extensions=("data-plane-status",))
     run = FaultRun(settings, admin, env, cleanup, consumer.consumer, consumer.failure_url)
-    run.provision(settings.vm_count, cache_wait, server_alarms=False)
+    run.provision(settings.vm_count, cache_wait, server_alarms=False, case="port_dp_down")
     assert run.tenant is not None
     conn, member = run.tenant.admin, run.tenant.member
     by_device = {p.device_id: p for p in run.ports}

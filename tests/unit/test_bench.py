@@ -12,7 +12,7 @@ from doctor_tests.bench import machine, options, report, results
 from doctor_tests.bench.options import BenchOptionError, Variant
 from doctor_tests.bench.results import RunFigures
 from doctor_tests.bench.runner import BenchConfig, partial_note, plan_variants, report_paths
-from doctor_tests.cli import build_parser
+from doctor_tests.cli import bench_defaults, build_parser
 
 # --- options ------------------------------------------------------------------------------
 
@@ -85,8 +85,17 @@ def test_command_line_errors_name_the_option(capsys: pytest.CaptureFixture[str])
                               "--variants", "serial"])
     assert args.counts == (1, 10) and args.runs == 2 and args.soak_minutes == 0
     assert args.variants == (Variant("serial", {"concurrency": 1}),)
-    defaults = parser.parse_args(["bench"])
+    defaults = bench_defaults(parser.parse_args(["bench"]))
     assert defaults.counts == (1, 10, 20, 50, 200, 500) and defaults.runs == 5
+    assert defaults.output.name == "latest.json"
+    side = bench_defaults(parser.parse_args(["bench", "--inspectors", "vitrage,sample"]))
+    assert side.inspectors == ("vitrage", "sample") and side.counts == (1, 10, 50)
+    assert side.runs == 3 and side.output.name == "peers.json"
+    assert bench_defaults(parser.parse_args(["bench", "--inspectors", "sample", "--runs", "1",
+                                             "--counts", "5"])).counts == (5,)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "--inspectors", "vitrage,masakari"])
+    assert "with sample among them" in capsys.readouterr().err
     assert [v.name for v in defaults.variants] == ["default", "shortcut"]
     assert defaults.soak_minutes == 10
     assert [v.name for v in defaults.strategies] == ["strategy-parallel", "strategy-at_once",
@@ -595,3 +604,35 @@ def test_cpu_calibration_times_a_fixed_loop_in_cpu_time() -> None:
     assert cal["loop"] == 10_000 and len(cal["samples_ms"]) == 2
     assert cal["python_loop_ms"] == min(cal["samples_ms"]) and cal["python_loop_ms"] >= 0
     assert machine.describe(cal)["calibration"] is cal
+
+
+# --- doctor bench --inspectors: the side-by-side comparison ------------------------------------
+def test_side_by_side_summary_and_ratios_to_sample() -> None:
+    from doctor_tests.bench.peers import PeerRun, compare, render_page
+
+    def run(name: str, k: int, time_ms: float, cpu_ms: float, dups: int = 0) -> PeerRun:
+        measure = "recovery" if name == "masakari" else "notification"
+        return PeerRun(name, 10, k, "c0", measure, detection_ms=80.0, time_ms=time_ms,
+                       first_ms=time_ms / 2, alarm_last_ms=time_ms + 50, duplicates=dups,
+                       inspector_cpu_ms=cpu_ms, doctor_cpu_ms=20.0)
+
+    by_count = {10: {"sample": [run("sample", k, t, 100.0) for k, t in
+                                enumerate((400.0, 500.0, 600.0), 1)],
+                     "vitrage": [run("vitrage", k, t, 900.0, dups=k == 2) for k, t in
+                                 enumerate((1000.0, 1200.0, 1100.0), 1)],
+                     "masakari": [run("masakari", 1, 9000.0, 400.0),
+                                  PeerRun("masakari", 10, 2, "c2", "recovery", error="boom")]}}
+    [entry] = compare(by_count)
+    s, v, m = (entry["inspectors"][n] for n in ("sample", "vitrage", "masakari"))
+    assert s["time_p50_ms"] == 500.0 and s["time_p50_ratio_to_sample"] == 1.0
+    assert v["time_p50_ms"] == 1100.0 and v["time_p50_ratio_to_sample"] == 2.2
+    assert v["cpu_ratio_to_sample"] == 9.0 and v["duplicates"] == 1
+    assert m["measure"] == "recovery" and m["time_p50_ms"] == 9000.0 and m["errors"] == ["boom"]
+    doc = {"command": "doctor bench --inspectors sample,vitrage,masakari", "date": "d",
+           "machine": {"cpu_model": "EPYC", "cpus": 2}, "json_name": "peers.json",
+           "settings": {"runs": 3, "masakari_wait_s": 3}, "comparison": [entry],
+           "masakari_default_wait": {"masakari_wait_s": 180, "vm_count": 1,
+                                     "time_ms": 185000.0, "alarm_last_ms": 185100.0}}
+    page = render_page(doc)
+    assert "| 10 | vitrage | notification | 80.0 | 1100.0 |" in page
+    assert "default wait (180 s)" in page and "- 10 servers, masakari: boom" in page

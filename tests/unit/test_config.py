@@ -147,9 +147,12 @@ def test_error_names_env_flag_value_and_allowed() -> None:
         ("notification_threshold_s", "0", "(--notification-threshold) = '0' is not valid; a num"),
         ("notification_threshold_s", "nan", "DOCTOR_NOTIFICATION_THRESHOLD"),
         ("test_case", "all?", "allowed: fault_management, port_dp_down, notification_alarm, "
-                              "fault_catalogue, all"),
+                              "fault_catalogue, recovery, all"),
         ("profiler_type", "x", "allowed: poc, none"),
-        ("inspector_type", "congress", "allowed: sample"),
+        ("inspector_type", "congres", "allowed: sample, vitrage, masakari"),
+        ("inspector_type", "congress", "INSPECTOR_TYPE (--inspector-type) = 'congress' is not "
+         "valid; OpenStack Congress is retired and was never released for current OpenStack "
+         "(inspector congress) is not supported; allowed: sample, vitrage, masakari"),
         ("ci_debug", "maybe", "CI_DEBUG (--ci-debug) = 'maybe' is not valid; allowed: true, false"),
         ("inspector_port", "70000", "an integer 0..65535"),
         ("test_db_url", "ftp://x", "TEST_DB_URL (--test-db-url)"),
@@ -160,6 +163,42 @@ def test_bad_cli_values(field: str, raw: object, needle: str) -> None:
     with pytest.raises(ConfigError, match="command line") as info:
         load_settings({field: raw}, env=NO_FILE)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["sample", "vitrage", "masakari", " vitrage "])
+def test_inspector_types(name: str) -> None:
+    env = {**NO_FILE, "INSPECTOR_TYPE": name, "TEST_CASE": "all"}
+    assert load_settings(env=env).inspector_type == name.strip()
+
+
+@pytest.mark.parametrize("case, inspector", [("fault_management", "sample"),
+                                             ("fault_management", "vitrage"),
+                                             ("recovery", "masakari"), ("all", "masakari"),
+                                             ("port_dp_down", "sample")])
+def test_scenarios_and_the_inspectors_they_drive(case: str, inspector: str) -> None:
+    s = load_settings(env={**NO_FILE, "INSPECTOR_TYPE": inspector, "TEST_CASE": case})
+    assert (s.test_case, s.inspector_type) == (case, inspector)
+
+
+@pytest.mark.parametrize("case, inspector, needle", [
+    ("fault_management", "masakari", "TEST_CASE=fault_management does not drive "
+     "INSPECTOR_TYPE=masakari (it drives: sample, vitrage); with masakari run TEST_CASE=recovery"),
+    ("recovery", "sample", "does not drive INSPECTOR_TYPE=sample (it drives: masakari)"),
+    ("recovery", "vitrage", "with vitrage run TEST_CASE=fault_management"),
+    ("fault_catalogue", "vitrage", "it drives: sample"),
+])
+def test_a_scenario_with_an_inspector_it_does_not_drive_is_refused(
+        case: str, inspector: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={**NO_FILE, "INSPECTOR_TYPE": inspector, "TEST_CASE": case})
+    assert needle in str(info.value)
+
+
+def test_collectd_reports_to_the_sample_inspector_only() -> None:
+    env = {**NO_FILE, "INSPECTOR_TYPE": "vitrage", "MONITOR_TYPE": "sample,collectd"}
+    with pytest.raises(ConfigError, match="MONITOR_TYPE=sample,collectd cannot report to "
+                       "INSPECTOR_TYPE=vitrage"):
+        load_settings(env=env)
 
 
 def test_cli_unknown_option_is_an_error() -> None:

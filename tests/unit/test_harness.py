@@ -57,6 +57,8 @@ def test_a_clean_run_is_a_pass_record(tmp_path: Path) -> None:
     ({"server_states": {"s1": "ERROR", "s2": "ACTIVE"}}, "servers on the host ERROR"),
     ({"notification_ms": 1200.0}, "notification under the threshold"),
     ({"notification_ms": None}, "notification under the threshold"),
+    ({"port_states": {"p1": "DOWN", "p2": None}}, "ports on the host DOWN"),
+    ({"port_states": {}}, "ports on the host DOWN"),
 ])
 def test_any_failed_check_makes_the_record_fail(tmp_path: Path, change: dict,
                                                 failed: str) -> None:
@@ -75,6 +77,34 @@ def test_a_verdict_with_no_check_does_not_pass() -> None:
     assert not Verdict("x").passed
     with pytest.raises(AssertionError, match="no check"):
         Verdict("x").assert_passed()
+
+
+def test_a_check_that_is_not_the_inspectors_job_is_named_not_dropped(tmp_path: Path) -> None:
+    why = "not Vitrage's job: its template has no Neutron action"
+    f = facts(inspector="vitrage", inspector_evidence="Vitrage: host marked down",
+              port_states=None, ports_not_applicable=why)
+    record = record_of(tmp_path, f)
+    assert record["criteria"] == "PASS"
+    [ports] = [c for c in record["details"]["checks"] if c["name"] == "ports on the host DOWN"]
+    assert ports == {"name": "ports on the host DOWN", "passed": True, "applicable": False,
+                     "evidence": why}
+    verdict = fault_management_verdict(f)
+    assert ("check_ports_on_the_host_DOWN", "N/A") in verdict.properties()
+    assert "N/A ports on the host DOWN: " + why in [c.line() for c in verdict.checks]
+    handled = [c for c in verdict.checks if c.name == "the inspector handled the fault"][0]
+    assert handled.evidence == "Vitrage: host marked down"
+    failed = fault_management_verdict(facts(inspector="vitrage", inspector_record=None))
+    assert "vitrage shows no handling of c0" in failed.failures()[0].detail
+
+
+def test_a_verdict_of_checks_that_do_not_apply_only_does_not_pass() -> None:
+    from doctor_tests.harness.verdict import Verdict
+
+    verdict = Verdict("x")
+    verdict.not_applicable("ports", "not this inspector's")
+    assert not verdict.passed
+    with pytest.raises(AssertionError, match="no check"):
+        verdict.assert_passed()
 
 
 # --- the undo finishes once started --------------------------------------------------------

@@ -435,3 +435,24 @@ def test_port_pace_bounds_the_port_updates_in_flight() -> None:
     assert len(ports) == 12 and _in_flight_during(ports, 0, float("inf")) == 2
     with pytest.raises(ValueError, match="port_pace must be >= 1, not 0"):
         Inspector(FakeCloud(), port_pace=0)
+
+
+def test_host_only_forces_the_host_down_and_leaves_servers_and_ports() -> None:
+    """Beside a recovery service (Masakari): the host is fenced, nothing else is touched."""
+    cloud = cloud_with()
+    insp = Inspector(cloud, concurrency=4, index_interval=3600, host_only=True)
+    insp.start()
+    try:
+        record = insp.host_down("compute-1")
+        assert record.wait(5) and record.to_json()["errors"] == []
+        assert cloud.services["compute-1"].forced_down
+        assert [c.name for c in cloud.action_calls()] == ["force_down"]
+        assert "ERROR" not in cloud.server_state.values()
+        assert "DOWN" not in cloud.port_status.values()
+        assert record.to_json()["servers"] == [] and insp.health()["host_only"] is True
+        assert insp.dataplane_down("compute-2").wait(5)
+        assert "DOWN" not in cloud.port_status.values()
+        assert insp.host_up("compute-1").wait(5)
+        assert not cloud.services["compute-1"].forced_down
+    finally:
+        insp.stop()

@@ -454,3 +454,12 @@ def test_mcp_non_ha_puts_the_controller_in_telemetry() -> None:
         ("cmp001", ("computes",)), ("ctl01", ("controllers", "telemetry"))]
     with pytest.raises(InstallerError, match="no minion runs Ceilometer or Aodh"):
         parse_pillar(json.dumps({"cmp001": answer["cmp001.mcp.local"]}))
+
+
+def test_the_peers_logs_are_named_in_the_labs_layout() -> None:
+    local = make("local")
+    assert local.service("vitrage").log_files == ("/var/lib/doctor-lab/log/vitrage.log",)
+    assert local.service("masakari").log_files == ("/var/lib/doctor-lab/log/masakari.log",)
+    assert local.service("vitrage").config_files == () == local.service("masakari").restart_commands
+    with pytest.raises(InstallerError, match="unknown service 'congress'; known: .*vitrage"):
+        local.service("congress")

@@ -160,3 +160,18 @@ def _connect(target: SshTarget, port: int) -> None:
         HostShell(target, timeout=5)
     finally:
         paramiko.SSHClient.connect = original  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("case, inspector", [("port_dp_down", "vitrage"),
+                                             ("fault_management", "masakari"),
+                                             ("recovery", "sample"),
+                                             ("fault_catalogue", "masakari")])
+def test_a_fault_run_refuses_an_inspector_it_would_not_drive(case: str, inspector: str) -> None:
+    from doctor_tests.config import Settings
+    from doctor_tests.harness.run import InspectorNotDriven, require_inspector
+
+    require_inspector(Settings(inspector_type="vitrage"), "fault_management")
+    require_inspector(Settings(inspector_type="masakari"), "recovery")
+    with pytest.raises(InspectorNotDriven, match="INSPECTOR_TYPE=%s: %s drives "
+                       % (inspector, case)):
+        require_inspector(Settings(inspector_type=inspector), case)

@@ -1,6 +1,8 @@
 """Checkpoints from the suite's own trace points: the fault, the inspector, the consumer.
 
 - T00: the scenario stamps the moment it set the link down (:func:`fault_candidate`).
+- T01 (without Doctor's inspector, beside a peer): the monitor's own event
+  (:func:`monitor_candidate`).
 - T01..T04: the inspector's record of the round (``EventRecord.to_json()``): the monitor's
   event time (T01, the monitor took it when the host stopped answering), ``affected_found``
   (T02), ``host_marked_down`` (T03), ``first_server_error`` / ``last_server_error``
@@ -36,6 +38,13 @@ def _number(value: object) -> float | None:
 
 def fault_candidate(epoch: float, how: str = "link down") -> Candidate:
     return candidate("T00", epoch, "trace:scenario", note=how)
+
+
+def monitor_candidate(detected_at: float, event_id: str | None = None) -> Candidate:
+    """T01 from the monitor's own event, when no inspector of Doctor's carries it (a peer
+    received the report)."""
+    return candidate("T01", detected_at, "trace:monitor",
+                     note=f"event {event_id}" if event_id else None)
 
 
 def inspector_candidates(record: Mapping[str, Any]) -> list[Candidate]:

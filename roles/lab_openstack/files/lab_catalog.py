@@ -3,6 +3,9 @@
 Run with the services virtualenv's Python and the admin's OS_* variables.
 Idempotent: creates only what is missing, and prints one JSON line
 {"changed": bool, "actions": [...]} that Ansible reads.
+
+LAB_SERVICES ([[name, type, port, path], ...]) and LAB_USERS ([name, ...]), JSON, replace
+the lab's own lists: roles/lab_peers makes the peers' users and endpoints with them.
 """
 
 import json
@@ -14,19 +17,28 @@ import openstack
 REGION = os.environ["LAB_REGION"]
 ADDRESS = os.environ["LAB_ADDRESS"]
 PASSWORD = os.environ["LAB_SERVICE_PASSWORD"]
-IMAGE_NAME = os.environ["LAB_IMAGE_NAME"]
-IMAGE_FILE = os.environ["LAB_IMAGE_FILE"]
-PORTS = json.loads(os.environ["LAB_PORTS"])
+IMAGE_NAME = os.environ.get("LAB_IMAGE_NAME", "")
+IMAGE_FILE = os.environ.get("LAB_IMAGE_FILE", "")
+PORTS = json.loads(os.environ.get("LAB_PORTS", "{}"))
 
-SERVICES = [
-    # name, type, port, path
-    ("nova", "compute", PORTS["nova"], "/v2.1"),
-    ("placement", "placement", PORTS["placement"], ""),
-    ("glance", "image", PORTS["glance"], ""),
-    ("neutron", "network", PORTS["neutron"], ""),
-    ("aodh", "alarming", PORTS["aodh"], ""),
-]
-USERS = ["nova", "placement", "glance", "neutron", "aodh", "ceilometer"]
+
+def _services() -> list[tuple[str, str, int, str]]:
+    if os.environ.get("LAB_SERVICES"):
+        return [(str(n), str(t), int(p), str(path))
+                for n, t, p, path in json.loads(os.environ["LAB_SERVICES"])]
+    return [
+        # name, type, port, path
+        ("nova", "compute", PORTS["nova"], "/v2.1"),
+        ("placement", "placement", PORTS["placement"], ""),
+        ("glance", "image", PORTS["glance"], ""),
+        ("neutron", "network", PORTS["neutron"], ""),
+        ("aodh", "alarming", PORTS["aodh"], ""),
+    ]
+
+
+SERVICES = _services()
+USERS = (json.loads(os.environ["LAB_USERS"]) if os.environ.get("LAB_USERS")
+         else ["nova", "placement", "glance", "neutron", "aodh", "ceilometer"])
 ROLES = ["service", "member", "reader", "data_plane_integrator"]
 
 

@@ -7,8 +7,14 @@ this module resets it before the service module is imported. Which service
 is served, and where its configuration lives, comes from two environment
 variables that the lab's supervisor sets per program:
 
-``DOCTOR_LAB_SERVICE``     keystone, glance, placement, nova, neutron or aodh
+``DOCTOR_LAB_SERVICE``     keystone, glance, placement, nova, neutron, aodh, and the peer
+                           vitrage (this package is installed into its virtualenv too)
 ``DOCTOR_LAB_CONFIG_DIR``  the directory holding that service's files
+
+Vitrage ships its WSGI entry as ``vitrage/api/app.wsgi``, a file, not a module: this one
+does what it does (parse the configuration, load the paste app) with the lab's file.
+(Masakari's API is not served from here: its modules call eventlet.monkey_patch(), which
+hangs gunicorn's threaded worker; roles/lab_peers runs its own masakari-api.)
 """
 
 import importlib
@@ -22,6 +28,7 @@ _MODULES = {
     "nova": ("nova.wsgi.osapi_compute", "OS_NOVA_CONFIG_DIR", "nova.conf"),
     "neutron": ("neutron.wsgi.api", "OS_NEUTRON_CONFIG_DIR", "neutron.conf"),
     "aodh": ("aodh.wsgi.api", "OS_AODH_CONFIG_DIR", "aodh.conf"),
+    "vitrage": ("vitrage.api.app", "OS_VITRAGE_CONFIG_DIR", "vitrage.conf"),
 }
 
 
@@ -39,6 +46,12 @@ def _load():
         from aodh.api import app
 
         return app.build_wsgi_app(argv=sys.argv[1:])
+    if service == "vitrage":
+        from vitrage.api import app as vitrage_app
+        from vitrage.common import config as vitrage_config
+
+        vitrage_config.parse_config(sys.argv)
+        return vitrage_app.load_app()
     return importlib.import_module(module).application
 
 
