@@ -187,6 +187,27 @@ def end_command(pid: str) -> str:
         "pid": int(pid), "gone": SCRIPT_GONE}
 
 
+def end_script(shell_factory: Callable[[SshTarget], HostShell], target: SshTarget,
+               pid: str, pending: str) -> None:
+    """End a host-side fault script's process group early, saying what happened; nothing
+    to do when it never started (``pid`` not a number) or has ended. ``pending`` says what
+    the script would still do if it could not be ended."""
+    if not pid.isdigit():
+        return
+    shell = shell_factory(target)
+    try:
+        rc, _, err = shell.run(end_command(pid))
+    finally:
+        shell.close()
+    if rc == 0:
+        LOG.info("fault script %s on %s ended", pid, target.host)
+    elif rc == SCRIPT_GONE:
+        LOG.info("fault script %s on %s had already ended", pid, target.host)
+    else:
+        LOG.warning("fault script %s on %s may still run (%s): '%s' exited %s: %s", pid,
+                    target.host, pending, end_command(pid), rc, err.strip()[:200])
+
+
 def link_flags(ip_link_line: str) -> list[str]:
     """The flags of one ``ip -o link show`` line (``<BROADCAST,MULTICAST,UP,...>``)."""
     if "<" not in ip_link_line:
@@ -246,21 +267,8 @@ class LinkFault:
     def end_script(self) -> None:
         """End the host-side fault script early (its link-up later would cut into another
         run); nothing to do when it never started or has ended."""
-        if not self.host_pid.isdigit():
-            return
-        shell = self.shell_factory(self.target)
-        try:
-            rc, _, err = shell.run(end_command(self.host_pid))
-        finally:
-            shell.close()
-        if rc == 0:
-            LOG.info("fault script %s on %s ended", self.host_pid, self.target.host)
-        elif rc == SCRIPT_GONE:
-            LOG.info("fault script %s on %s had already ended", self.host_pid, self.target.host)
-        else:
-            LOG.warning("fault script %s on %s may still run (its link-up comes after %.0f s): "
-                        "'%s' exited %s: %s", self.host_pid, self.target.host, self.duration_s,
-                        end_command(self.host_pid), rc, err.strip()[:200])
+        end_script(self.shell_factory, self.target, self.host_pid,
+                   "its link-up comes after %.0f s" % self.duration_s)
 
     def wait_reachable(self, timeout: float) -> None:
         wait_ssh(self.target, timeout)

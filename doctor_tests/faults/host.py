@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 
 from doctor_tests.fault import (
     PRIVILEGE_CHECK_FAILED,
-    SCRIPT_GONE,
     FaultFailed,
     HostShell,
     SshTarget,
-    end_command,
+    end_script,
     link_flags,
     root_prefix,
     wait_ssh,
@@ -228,16 +227,8 @@ class LinksFault:
         self.restored = True
 
     def end_script(self) -> None:
-        if not self.host_pid.isdigit():
-            return
-        shell = self.shell_factory(self.target)
-        try:
-            rc, _, err = shell.run(end_command(self.host_pid))
-        finally:
-            shell.close()
-        if rc not in (0, SCRIPT_GONE):
-            LOG.warning("fault script %s on %s may still run: %s", self.host_pid,
-                        self.target.host, err.strip()[:200])
+        end_script(self.shell_factory, self.target, self.host_pid,
+                   "its links come back after its cycles")
 
 
 def agent_script(process: str, sudo: str) -> str:
