@@ -12,6 +12,9 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from doctor_tests.httpjson import Reply
+from doctor_tests.monitor.report import deliver
+
 LOG = logging.getLogger(__name__)
 
 
@@ -80,3 +83,29 @@ class SessionTokens:
 
     def invalidate(self) -> None:
         self._session.invalidate()
+
+
+class TokenReporter:
+    """What a peer's reporter shares with the others: each report one ``POST`` to one URL
+    of the peer's API with a Keystone token, a new token after a 401, and the first token
+    fetched by :meth:`prepare`, before any fault."""
+
+    receiver = ""
+
+    def __init__(self, tokens: TokenSource, url: str, attempt_timeout: float) -> None:
+        self._tokens = tokens
+        self.url = url
+        self.attempt_timeout = attempt_timeout
+
+    def prepare(self) -> None:
+        """Authenticate now, not on the fault path."""
+        self._tokens.token()
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Auth-Token": self._tokens.token()}
+
+    def post(self, body: Any, *, deadline: float,
+             stop: threading.Event | None) -> Reply:
+        return deliver("POST", self.url, body, headers=self._headers,
+                       renew_auth=self._tokens.invalidate,
+                       attempt_timeout=self.attempt_timeout, deadline=deadline, stop=stop)

@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from doctor_tests.httpjson import Reply
-from doctor_tests.monitor.report import Status, deliver
-from doctor_tests.peers.auth import TokenSource
+from doctor_tests.monitor.report import Status
+from doctor_tests.peers.auth import TokenReporter, TokenSource
 
 SERVICE_TYPE = "instance-ha"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
@@ -68,7 +68,7 @@ def notification_uuid(reply: Reply) -> str | None:
     return uuid if isinstance(uuid, str) else None
 
 
-class MasakariReporter:
+class MasakariReporter(TokenReporter):
     """:class:`~doctor_tests.monitor.report.Reporter` to Masakari's notifications API.
 
     The attempt timeout is long: a notification that timed out on the client side may
@@ -78,22 +78,13 @@ class MasakariReporter:
     receiver = "masakari"
 
     def __init__(self, tokens: TokenSource, attempt_timeout: float = 10.0) -> None:
-        self._tokens = tokens
-        self.attempt_timeout = attempt_timeout
-        self.url = notifications_url(tokens.endpoint(SERVICE_TYPE))
-
-    def prepare(self) -> None:
-        """Authenticate now, not on the fault path."""
-        self._tokens.token()
-
-    def _headers(self) -> dict[str, str]:
-        return {"X-Auth-Token": self._tokens.token()}
+        super().__init__(tokens, notifications_url(tokens.endpoint(SERVICE_TYPE)),
+                         attempt_timeout)
 
     def send(self, hostname: str, status: Status, at: float, event_id: str, *,
              deadline: float, stop: threading.Event | None = None) -> Reply:
-        return deliver("POST", self.url, host_notification(hostname, status, at),
-                       headers=self._headers, renew_auth=self._tokens.invalidate,
-                       attempt_timeout=self.attempt_timeout, deadline=deadline, stop=stop)
+        return self.post(host_notification(hostname, status, at), deadline=deadline,
+                         stop=stop)
 
 
 #: A notification in one of these states is done with (``error`` is not: masakari-engine's

@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from doctor_tests.httpjson import Reply
-from doctor_tests.monitor.report import MONITOR_NAME, Status, deliver
-from doctor_tests.peers.auth import PeerError, TokenSource
+from doctor_tests.monitor.report import MONITOR_NAME, Status
+from doctor_tests.peers.auth import PeerError, TokenReporter, TokenSource
 
 SERVICE_TYPE = "rca"
 EVENT_TYPE = "compute.host.down"
@@ -66,31 +66,20 @@ def event_url(endpoint: str) -> str:
     return (base if base.endswith("/v1") else base + "/v1") + "/event"
 
 
-class VitrageReporter:
+class VitrageReporter(TokenReporter):
     """:class:`~doctor_tests.monitor.report.Reporter` to Vitrage's event API."""
 
     receiver = "vitrage"
 
     def __init__(self, tokens: TokenSource, monitor: str = MONITOR_NAME,
                  attempt_timeout: float = 2.0) -> None:
-        self._tokens = tokens
+        super().__init__(tokens, event_url(tokens.endpoint(SERVICE_TYPE)), attempt_timeout)
         self.monitor = monitor
-        self.attempt_timeout = attempt_timeout
-        self.url = event_url(tokens.endpoint(SERVICE_TYPE))
-
-    def prepare(self) -> None:
-        """Authenticate now, not on the fault path."""
-        self._tokens.token()
-
-    def _headers(self) -> dict[str, str]:
-        return {"X-Auth-Token": self._tokens.token()}
 
     def send(self, hostname: str, status: Status, at: float, event_id: str, *,
              deadline: float, stop: threading.Event | None = None) -> Reply:
-        return deliver("POST", self.url, doctor_event(hostname, status, at, event_id,
-                                                      self.monitor),
-                       headers=self._headers, renew_auth=self._tokens.invalidate,
-                       attempt_timeout=self.attempt_timeout, deadline=deadline, stop=stop)
+        return self.post(doctor_event(hostname, status, at, event_id, self.monitor),
+                         deadline=deadline, stop=stop)
 
 
 #: The template's deduced alarm on each server of a failed host (doctor-host-down.yaml)
