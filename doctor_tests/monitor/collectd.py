@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 from doctor_tests.monitor import icmp, report
 from doctor_tests.monitor.heartbeat import BadHeartbeat, Change, HeartbeatTracker, parse_heartbeat
-from doctor_tests.monitor.monitor import DownEvent, MonitorConfigError
+from doctor_tests.monitor.monitor import DownEvent, MonitorConfigError, stop_loops
 from doctor_tests.timeutil import mono_to_epoch
 
 LOG = logging.getLogger(__name__)
@@ -144,17 +144,7 @@ class CollectdMonitor:
                  self.bind, self.port, ", ".join(sorted(self._hosts)), self.timeout * 1000)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._wake is not None:
-            try:
-                self._wake[1].send(b"x")
-            except OSError:
-                pass
-        self._outbox.put(None)
-        for thread in self._threads:
-            thread.join(timeout)
-        for sock in ([self._sock] if self._sock else []) + list(self._wake or ()):
-            sock.close()
+        stop_loops(self._stop, self._wake, self._outbox, self._threads, self._sock, timeout)
 
     # --- state ------------------------------------------------------------------------
     def _host(self, host: str) -> _Host:

@@ -32,7 +32,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 from doctor_tests.monitor import icmp, report
@@ -50,6 +50,31 @@ _PROBE_MEMORY = 1024  # probes remembered for matching (late replies included)
 class MonitorConfigError(ValueError):
     """A monitor argument is not valid."""
 
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def stop_loops(stop: threading.Event, wake: tuple[socket.socket, socket.socket] | None,
+               outbox: queue.Queue[Any], threads: Sequence[threading.Thread],
+               sock: _Closable | None, timeout: float) -> None:
+    """Stop a monitor's loops: the flag set, the receive loop's ``select`` woken through
+    its socket pair, the report loop given its end-of-queue, each thread joined until
+    ``timeout``, then the sockets closed."""
+    stop.set()
+    if wake is not None:
+        try:
+            wake[1].send(b"x")
+        except OSError:
+            pass
+    outbox.put(None)
+    for thread in threads:
+        thread.join(timeout)
+    if sock is not None:
+        sock.close()
+    for end in wake or ():
+        end.close()
 
 @dataclass(frozen=True)
 class DownEvent:
@@ -193,20 +218,7 @@ class Monitor:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop probing; reports already queued are given until ``timeout`` to finish."""
-        self._stop.set()
-        if self._wake is not None:
-            try:
-                self._wake[1].send(b"x")
-            except OSError:
-                pass
-        self._outbox.put(None)
-        for thread in self._threads:
-            thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        if self._wake is not None:
-            for end in self._wake:
-                end.close()
+        stop_loops(self._stop, self._wake, self._outbox, self._threads, self._sock, timeout)
 
     def __enter__(self) -> Monitor:
         self.start()
