@@ -230,12 +230,7 @@ def _data_plane(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault:
     verdict.check("ports on the host DOWN", set(status.values()) <= {"DOWN"}, str(status))
     missing = failed_ports - {a.traits.get("port_id") for a in port_calls}
     verdict.check("a port alarm for every port on the host", not missing, str(sorted(missing)))
-    services = {s.host: s for s in cloud.compute_services(admin)}
-    verdict.check("absent: force-down of the host", not services[run.host].is_forced_down,
-                  "nova-compute on %s was forced down" % run.host)
-    quiet, seen = evidence.no_alarm_for_servers(conn, admin, run.alarms,
-                                                [s.id for s in on_host], c)
-    verdict.check("absent: server error or alarm", quiet, evidence=seen)
+    _host_and_servers_untouched(verdict, run, on_host, admin, conn, c)
     downs = [r for r in run.inspector.records(run.host) if r.kind == "down"]
     verdict.check("absent: host-down report", not downs,
                   "reported down by %s" % [r.monitor for r in downs])
@@ -245,6 +240,19 @@ def _data_plane(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault:
                                                   1)
     figures["detection_ms_first"] = round((rounds[0].time("received") - t00) * 1000, 1) \
         if rounds else None
+
+
+def _host_and_servers_untouched(verdict: Verdict, run: FaultRun, on_host: list[Any],
+                                admin: Any, conn: Any, c: Any) -> None:
+    """The evidence that a fault left the host's service and its servers alone: Nova's
+    service record not forced down, no server ERROR and no server alarm fired (Aodh's
+    history)."""
+    services = {s.host: s for s in cloud.compute_services(admin)}
+    verdict.check("absent: force-down of the host", not services[run.host].is_forced_down,
+                  "nova-compute on %s was forced down" % run.host)
+    quiet, seen = evidence.no_alarm_for_servers(conn, admin, run.alarms,
+                                                [s.id for s in on_host], c)
+    verdict.check("absent: server error or alarm", quiet, evidence=seen)
 
 
 def _nothing(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault: Any,
@@ -276,12 +284,7 @@ def _nothing(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault: An
     assert run.inspector is not None
     rounds = [r.to_json()["type"] for r in run.inspector.records(run.host)]
     verdict.check("absent: inspector round", not rounds, "its rounds: %s" % rounds)
-    services = {s.host: s for s in cloud.compute_services(admin)}
-    verdict.check("absent: force-down of the host", not services[run.host].is_forced_down,
-                  "nova-compute on %s was forced down" % run.host)
-    quiet, seen = evidence.no_alarm_for_servers(conn, admin, run.alarms,
-                                                [s.id for s in on_host], c)
-    verdict.check("absent: server error or alarm", quiet, evidence=seen)
+    _host_and_servers_untouched(verdict, run, on_host, admin, conn, c)
     status = evidence.port_values(conn, sorted(failed_ports))
     verdict.check("absent: port DOWN", "DOWN" not in status.values(), str(status))
     for alarm_id, pid in port_alarms.items():
