@@ -26,6 +26,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from doctor_tests.bench import machine
 from doctor_tests.bench.results import pct
 from doctor_tests.config import MONITOR_TYPES
 from doctor_tests.faults import FAULTS, get_fault, sees
@@ -70,7 +71,14 @@ def cell(fault: str, monitor: str, records: Sequence[Mapping[str, Any]]) -> dict
     }
 
 
-def table(cells: Sequence[Mapping[str, Any]]) -> str:
+def unseen(faults: Sequence[str], monitors: Sequence[str]) -> list[tuple[str, str]]:
+    """The (fault, monitor) pairs not run because the monitor cannot see the fault."""
+    return [(f, m) for f in faults for m in monitors if not applies(f, m)]
+
+
+def table(cells: Sequence[Mapping[str, Any]],
+          not_run: Sequence[tuple[str, str]] = ()) -> str:
+    """The matrix; a pair the monitor cannot see is a row saying so, in the fault's place."""
     rows = []
     for c in cells:
         seen = ("%d/%d" % (c["detected"], c["runs"]) if c["detected"] is not None
@@ -78,8 +86,31 @@ def table(cells: Sequence[Mapping[str, Any]]) -> str:
         rows.append([c["fault"], c["monitor"], seen, c["detection_p50_ms"],
                      c["detection_p95_ms"], "%d/%d" % (c["reaction_correct"], c["runs"]),
                      c["false_reactions"]])
+    for fault, monitor in not_run:
+        row = [fault, monitor, "cannot see it (not run)", None, None, "-", "-"]
+        after = max((i for i, r in enumerate(rows) if r[0] == fault), default=len(rows) - 1)
+        rows.insert(after + 1, row)
     return tabulate(rows, headers=["fault", "monitor", "detected", "p50 ms", "p95 ms",
                                    "reaction correct", "false reactions"], tablefmt="github")
+
+
+def render(doc: Mapping[str, Any]) -> str:
+    """The page of a matrix document (``python -m doctor_tests.bench.matrix --render``)."""
+    cells = doc["cells"]
+    faults = doc.get("faults") or list(dict.fromkeys(c["fault"] for c in cells))
+    monitors = doc.get("monitors") or list(dict.fromkeys(c["monitor"] for c in cells))
+    lines = ["# Fault x monitor (%d runs each, %s)" % (doc["runs"], doc["date"]), ""]
+    m = doc.get("machine")
+    if m:
+        lines += ["On %s (%s CPUs, %s GiB, %s)%s. Each run is one `TEST_CASE=fault_catalogue`"
+                  " scenario in a pytest process of its own; detection in ms after the"
+                  " fault (T00, the host's own clock corrected by its measured offset)."
+                  % (m.get("hostname", "?"), m.get("cpus", "?"), m.get("memory_gib", "?"),
+                     m.get("cpu_model", "?"),
+                     ", %.0f min in all" % (doc["duration_s"] / 60) if doc.get("duration_s")
+                     else ""), ""]
+    lines += [table(cells, unseen(faults, monitors)), ""]
+    return "\n".join(lines)
 
 
 def run_one(fault: str, monitor: str, results: Path, env: Mapping[str, str]) -> dict[str, Any]:
@@ -104,6 +135,7 @@ def run_one(fault: str, monitor: str, results: Path, env: Mapping[str, str]) -> 
 
 def run_matrix(runs: int, faults: Sequence[str], monitors: Sequence[str], results: Path,
                out: Path) -> list[dict[str, Any]]:
+    started = time.monotonic()
     cells = []
     for fault in faults:
         for monitor in monitors:
@@ -117,10 +149,11 @@ def run_matrix(runs: int, faults: Sequence[str], monitors: Sequence[str], result
                                        os.environ))
             cells.append(cell(fault, monitor, records))
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"date": time.strftime("%Y-%m-%d"), "runs": runs, "cells": cells}
+    doc = {"date": time.strftime("%Y-%m-%d"), "runs": runs, "faults": list(faults),
+           "monitors": list(monitors), "machine": machine.describe(),
+           "duration_s": round(time.monotonic() - started, 1), "cells": cells}
     (out / "fault-matrix.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "fault-matrix.md").write_text("# Fault x monitor (%d runs each, %s)\n\n%s\n"
-                                         % (runs, doc["date"], table(cells)))
+    (out / "fault-matrix.md").write_text(render(doc))
     return cells
 
 
@@ -132,7 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--monitors", default=",".join(MONITOR_TYPES))
     parser.add_argument("--results", type=Path, default=Path("results/fault-matrix"))
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--render", type=Path, metavar="FILE.json",
+                        help="write FILE.md from a saved matrix, run nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        try:
+            doc = json.loads(args.render.read_text())
+        except (OSError, ValueError) as err:
+            parser.error("--render %s: %s" % (args.render, err))
+        args.render.with_suffix(".md").write_text(render(doc))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     faults = [f.strip() for f in args.faults.split(",")]
     monitors = [m.strip() for m in args.monitors.split(",")]
@@ -142,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or args.runs < 1:
         parser.error("--monitors: %s not in %s; --runs >= 1" % (unknown, MONITOR_TYPES))
     cells = run_matrix(args.runs, faults, monitors, args.results, args.output)
-    print(table(cells))
+    print(table(cells, unseen(faults, monitors)))
     return 0
 
 
