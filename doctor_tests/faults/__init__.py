@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +27,7 @@ from doctor_tests.faults.catalogue import (
 )
 from doctor_tests.faults.console import Console, ConsoleFault, NoConsole, console_t00
 from doctor_tests.faults.host import AgentFault, LinksFault
+from doctor_tests.profiler.sources.clock import ClockOffset
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ class Part(Protocol):
     def restore(self) -> None: ...
 
     def fault_time(self, timeout: float = 60.0) -> float: ...
+
+    @property
+    def clock_host(self) -> str | None:
+        """The host whose clock :meth:`fault_time` is read by (None: the runner's)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -91,10 +97,17 @@ class Fault:
         if errors:
             raise errors[0]
 
-    def fault_times(self, timeout: float = 60.0) -> dict[str, float]:
-        """T00 of each host (by its clock, or the console's)."""
-        return {host: part.fault_time(timeout)
-                for host, part in zip(self.hosts, self.parts, strict=True)}
+    def fault_times(self, timeout: float = 60.0,
+                    clocks: Mapping[str, ClockOffset] | None = None) -> dict[str, float]:
+        """T00 of each host on the runner's clock: a part's time read by a host's clock is
+        moved by that host's offset in ``clocks`` (measured before the fault); one read by
+        the runner (the console's) is taken as it is."""
+        times = {}
+        for host, part in zip(self.hosts, self.parts, strict=True):
+            t00 = part.fault_time(timeout)
+            clock = (clocks or {}).get(part.clock_host or "")
+            times[host] = clock.to_local(t00) if clock is not None else t00
+        return times
 
 
 def _reachable(target: SshTarget) -> Callable[[float], None]:

@@ -63,6 +63,11 @@ class ConsoleFault:
     t00: float | None = None
     output: str = ""
 
+    @property
+    def clock_host(self) -> str | None:
+        """T00 is the runner's (the console command runs there, as a BMC's client would)."""
+        return None
+
     def inject(self) -> None:
         self.attempted = True
         before = time.time()

@@ -148,6 +148,11 @@ class LinksFault:
         return "%sip link set dev <the devices of %s> down" % (
             root_prefix(self.target.user), ", ".join(self.addresses))
 
+    @property
+    def clock_host(self) -> str | None:
+        """T00 is read by the host's own clock."""
+        return self.target.host
+
     def inject(self) -> None:
         """Start the fault (returns at once). :class:`FaultFailed`, nothing changed, when the
         user may not take the links down or a device is not found."""
@@ -277,6 +282,11 @@ class AgentFault:
     restored: bool = False
     pids: tuple[str, ...] = ()
     t00: float | None = None
+
+    @property
+    def clock_host(self) -> str | None:
+        """T00 is read by the host's own clock."""
+        return self.target.host
 
     def inject(self) -> None:
         sudo = root_prefix(self.target.user)

@@ -367,15 +367,23 @@ class FaultRun:
                 LOG.warning("no bus recorder (%s); T05/T06 come from the logs", exc)
 
     # --- the fault ----------------------------------------------------------------------
+    def measure_host_clocks(self, hosts: Sequence[str]) -> dict[str, ClockOffset]:
+        """Before the fault: each host's clock against the runner's, over SSH (a fault's T00
+        is the host's own timestamp); a host not measured is said and left out."""
+        for host in hosts:
+            if host in self.clocks:
+                continue
+            try:
+                self.clocks[host] = measure_clock(self.env.ssh_target(host))
+            except (SshError, ClockError) as exc:
+                LOG.warning("cannot measure the clock of %s: %s; T00 is taken as on the "
+                            "runner's clock", host, exc)
+        return {h: self.clocks[h] for h in hosts if h in self.clocks}
+
     def measure_clocks(self) -> None:
         """Before the fault: the fault host's clock (T00 is its timestamp) and the log node's
         (the service logs, Aodh's history) against the runner's, over SSH."""
-        target = self.env.ssh_target(self.host)
-        try:
-            self.clocks[self.host] = measure_clock(target)
-        except (SshError, ClockError) as exc:
-            LOG.warning("cannot measure the clock of %s: %s; T00 is taken as on the runner's "
-                        "clock", self.host, exc)
+        self.measure_host_clocks([self.host])
         self.log_node, offset = self.env.log_clock()
         if offset is not None:
             self.clocks[self.log_node] = offset

@@ -127,11 +127,15 @@ def test_fault_catalogue(fault_name, worker_settings, admin, env, installer, cle
                     settings.fault_duration_s + 120)
     cleanup.add("the fault %s undone" % fault_name, fault.restore)
     heard_before = {name: m.heard() for name, m in monitors[run.host].items()}
+    clocks = run.measure_host_clocks(failed)  # T00 is each host's own timestamp
     fault.inject()
 
     verdict = Verdict("fault_catalogue-%s" % fault_name)
     figures: dict[str, Any] = {"fault": fault_name, "hosts": ",".join(failed),
                                "monitors": ",".join(settings.monitor_type)}
+    for host, clock in clocks.items():
+        figures["clock_offset_ms_%s" % host] = round(clock.offset_s * 1000, 3)
+        figures["clock_uncertainty_ms_%s" % host] = round(clock.uncertainty_s * 1000, 3)
     c = consumer.consumer
     if spec.expected.host_forced_down:
         _host_failure(verdict, figures, run, fault, failed, seeing, monitors, servers,
@@ -190,7 +194,7 @@ def _host_failure(verdict: Verdict, figures: dict[str, Any], run: FaultRun, faul
     quiet, seen = evidence.no_alarm_for_servers(conn, admin, run.alarms,
                                                 [s.id for s in run.other_servers], c)
     verdict.check("absent: alarm for %s" % run.other_host, quiet, evidence=seen)
-    t00 = fault.fault_times(run.settings.fault_duration_s + 60)
+    t00 = fault.fault_times(run.settings.fault_duration_s + 60, run.clocks)
     for (host, name), at in detected.items():
         figures["detection_ms_%s_%s" % (name, host)] = round((at - t00[host]) * 1000, 1)
     if len(t00) > 1:
@@ -234,7 +238,7 @@ def _data_plane(verdict: Verdict, figures: dict[str, Any], run: FaultRun, fault:
     downs = [r for r in run.inspector.records(run.host) if r.kind == "down"]
     verdict.check("absent: host-down report", not downs,
                   "reported down by %s" % [r.monitor for r in downs])
-    t00 = fault.fault_times()[run.host]
+    t00 = fault.fault_times(clocks=run.clocks)[run.host]
     if rounds and rounds[0].time("ports_down"):
         figures["fault_to_ports_down_ms"] = round((rounds[0].time("ports_down") - t00) * 1000,
                                                   1)

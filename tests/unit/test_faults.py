@@ -4,6 +4,7 @@ link of this machine is touched; tests/netns runs the same on real links)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -190,6 +191,31 @@ def test_a_console_fault_takes_t00_from_the_console_and_undoes_even_a_failed_do(
     assert console_t00("frozen 3\n") is None
 
 
+def test_t00_read_by_a_host_is_moved_onto_the_runners_clock_and_the_consoles_is_not() -> None:
+    from doctor_tests.faults import Fault
+    from doctor_tests.profiler.sources.clock import ClockOffset
+
+    class Part:
+        def __init__(self, t00: float, clock_host: str | None) -> None:
+            self.t00, self.clock_host = t00, clock_host
+
+        def inject(self) -> None: ...
+
+        def restore(self) -> None: ...
+
+        def fault_time(self, timeout: float = 60.0) -> float:
+            return self.t00
+
+    fault = Fault(get_fault("two_hosts"), ("compute-7", "compute-8"),
+                  (Part(1700000010.0, "compute-7"), Part(1700000000.5, None)))
+    skewed = {"compute-7": ClockOffset(9.5, 0.0002), "compute-8": ClockOffset(-3.0, 0.0002)}
+    # compute-7's clock runs 9.5 s ahead: its T00 is 0.5 s after the epoch on the runner's;
+    # the second part's T00 came from the runner (a console), whatever compute-8's offset
+    assert fault.fault_times(clocks=skewed) == {"compute-7": 1700000000.5,
+                                                "compute-8": 1700000000.5}
+    assert fault.fault_times() == {"compute-7": 1700000010.0, "compute-8": 1700000000.5}
+
+
 # -- the host-side link script --------------------------------------------------------------
 def test_every_link_goes_down_then_up_and_t00_is_read_back(stand_ins, tmp_path: Path) -> None:
     fault = links_fault(stand_ins)
@@ -282,3 +308,22 @@ def test_the_bench_matrix_cells_count_detections_and_false_reactions() -> None:
     quiet = cell("flap", "sample", [ok, bad])
     assert quiet["detected"] is None and quiet["quiet"] == 1
     assert "quiet 1/2" in table([quiet]) and "2/3" in table([c])
+
+
+def test_the_bench_matrix_page_names_what_a_monitor_cannot_see(tmp_path: Path) -> None:
+    from doctor_tests.bench.matrix import cell, main, unseen
+
+    ok = {"criteria": "PASS", "details": {"figures": {"detection_ms_collectd_h0": 190.0}}}
+    assert unseen(["hang", "link_down"], ["sample", "collectd"]) == [("hang", "sample")]
+    doc = {"date": "2026-12-05", "runs": 1, "duration_s": 600.0,
+           "monitors": ["sample", "collectd"],
+           "machine": {"hostname": "vm", "cpus": 2, "memory_gib": 23.5, "cpu_model": "AMD EPYC"},
+           "cells": [cell("hang", "collectd", [ok]), cell("link_down", "collectd", [ok])]}
+    saved = tmp_path / "m.json"
+    saved.write_text(json.dumps(doc))
+    assert main(["--render", str(saved)]) == 0
+    page = (tmp_path / "m.md").read_text()
+    assert "AMD EPYC" in page and "10 min in all" in page
+    lines = [line for line in page.splitlines() if line.startswith("| hang")]
+    assert len(lines) == 2 and "cannot see it (not run)" in lines[1] and "sample" in lines[1]
+    assert "190" in lines[0]
