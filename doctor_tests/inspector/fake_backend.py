@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -41,6 +41,9 @@ class FakeCloud(CloudActions):
         self._now = time.monotonic
         self.delay = delay
         self.delays: dict[str, float] = {}  # action name -> its own delay (instead of delay)
+        # action name -> called in each call before its delay (e.g. a barrier's wait, to
+        # prove calls run together without depending on the machine's speed)
+        self.gates: dict[str, Callable[[], object]] = {}
         self.services: dict[str, ComputeService] = {}
         self.servers: dict[str, ServerInfo] = {}
         self.server_state: dict[str, str] = {}
@@ -117,6 +120,9 @@ class FakeCloud(CloudActions):
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         started = self._now()
         try:
+            gate = self.gates.get(name)
+            if gate is not None:
+                gate()
             delay = self.delays.get(name, self.delay)
             if delay:
                 self._never.wait(delay)

@@ -397,8 +397,12 @@ def test_parallel_sends_the_force_down_with_the_resets() -> None:
 
 def test_at_once_is_a_thread_per_call_without_a_bound() -> None:
     cloud = cloud_with(servers=12, ports=3, delay=0.05)
+    # every call waits until all 13 are in flight (a bounded pool would break the barrier)
+    together = threading.Barrier(13, timeout=10)
+    cloud.gates = {"force_down": together.wait, "reset_server_error": together.wait}
     _round(cloud, concurrency=4, strategy="at_once")
     assert cloud.max_in_flight == 13  # the force-down and the 12 resets together
+    assert not together.broken
     ports = cloud.calls_named("set_port_down")
     assert min(p.started for p in ports) >= max(r.ended for r in cloud.action_calls()
                                                 if r.name != "set_port_down")
