@@ -59,6 +59,15 @@ def create_alarm(conn: Connection, body: dict[str, Any]) -> dict[str, Any]:
     return dict(_json(resp, "Aodh POST /alarms (%s)" % body.get("name")))
 
 
+def server_fault(conn: Connection, server_id: str) -> str:
+    """Why Nova put a server in ERROR: its fault's message (Nova's server listing leaves
+    the fault out, one server's GET has it), or says that none was recorded."""
+    server = (_json(conn.compute.get("/servers/%s" % server_id, raise_exc=False),
+                    "Nova GET /servers/%s" % server_id) or {}).get("server") or {}
+    fault = server.get("fault") or {}
+    return str(fault.get("message") or "no fault recorded")
+
+
 def get_alarm(conn: Connection, alarm_id: str) -> dict[str, Any]:
     return dict(_json(conn.alarm.get("/alarms/%s" % alarm_id, raise_exc=False),
                       "Aodh GET /alarms/%s" % alarm_id))

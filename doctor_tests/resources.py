@@ -235,7 +235,7 @@ def boot_servers(conn: Connection, cleanup: Cleanup, prefix: str, count: int, ho
         errors = [s for s in servers if s.status == "ERROR"]
         if errors:
             raise cloud.CloudError("server %s went to ERROR while booting on %s: %s" % (
-                errors[0].name, host, getattr(errors[0], "fault", None)))
+                errors[0].name, host, cloud.server_fault(conn, errors[0].id)))
         active = [s for s in servers if s.status == "ACTIVE"]
         if time.monotonic() - last_log[0] > 5:
             last_log[0] = time.monotonic()

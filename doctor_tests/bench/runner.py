@@ -252,6 +252,12 @@ def run_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
                                                    config.ceiling_repeats, config.run)
                     timings["ceiling_s"] = ceiling_doc.pop("seconds")
                 _write_partial(make_doc(), partial)
+        except BaseException as exc:
+            # said before the undo, which takes minutes with hundreds of servers
+            LOG.error("bench stopped by %s: %s; undoing what it made in the cloud (the "
+                      "points measured so far are in %s)", type(exc).__name__, exc,
+                      partial if sweep else "no file: no point was finished")
+            raise
         finally:
             mark = time.monotonic()
             stack.run()
