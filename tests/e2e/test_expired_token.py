@@ -77,14 +77,8 @@ def mint_expired_token(user_id: str, project_id: str) -> str:
 def service_token(admin: openstack.connection.Connection) -> str:
     """A token of Nova's service user (the service role), as nova-api would send."""
     password = (lab.lab_dir() / "secrets" / "service").read_text().strip()
-    auth = dict(admin.config.config["auth"], username="nova", password=password,
-                project_name="service", user_domain_name="Default",
-                project_domain_name="Default")
-    for key in ("project_id", "user_id", "user_domain_id", "project_domain_id"):
-        auth.pop(key, None)
-    nova = openstack.connect(auth=auth, auth_type="password",
-                             region_name=admin.config.region_name, api_timeout=30)
-    return nova.auth_token
+    service = admin.identity.find_project("service", domain_id="default", ignore_missing=False)
+    return cloud.scoped_connection(admin, service.id, "nova", password).auth_token
 
 
 def test_boot_with_an_expired_user_token_and_a_service_token(settings) -> None:
