@@ -108,6 +108,28 @@ def test_ini_list_option_gets_the_item_appended() -> None:
         "[ml2]\nextension_drivers = data_plane_status\n")
 
 
+def test_ini_unset_list_option_starts_from_the_services_default() -> None:
+    # Nova's notification topics: unset means "notifications", which Ceilometer reads;
+    # adding Vitrage's topic must keep it
+    setting = [{"section": "oslo_messaging_notifications", "option": "topics",
+                "value": "vitrage_notifications", "mode": "list", "default": "notifications"}]
+    text = "[oslo_messaging_notifications]\ndriver = messagingv2\n"
+    new, changes = dc.edit_ini(text, setting)
+    assert new == text + "topics = notifications,vitrage_notifications\n"
+    assert changes == ["[oslo_messaging_notifications] topics: (unset) -> "
+                       "notifications,vitrage_notifications"]
+    assert dc.edit_ini(new, setting) == (new, [])
+    # set explicitly (DevStack's Vitrage plugin writes both): nothing to do
+    both = text + "topics = notifications, vitrage_notifications\n"
+    assert dc.edit_ini(both, setting) == (both, [])
+    # set to something else: the item is appended to what the operator chose
+    mine = text + "topics = ops\n"
+    assert dc.edit_ini(mine, setting)[0] == text + "topics = ops,vitrage_notifications\n"
+    # the default already holds the item: an unset option is left unset
+    plain = [dict(setting[0], value="notifications")]
+    assert dc.edit_ini(text, plain) == (text, [])
+
+
 def test_ini_missing_section_is_appended_and_crlf_kept() -> None:
     text = "[DEFAULT]\r\ndebug = true"
     new, _ = dc.edit_ini(text, [{"section": "ml2", "option": "a", "value": "b"}])

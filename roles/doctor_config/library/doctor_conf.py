@@ -57,7 +57,8 @@ options:
       - C(mode=set) makes the effective value I(value) unless it is one of I(accept); an
         accepted value under a deprecated name (C(deprecated), a list of C(section) and
         C(option), read by oslo.config when the current name is unset) counts as set;
-        C(mode=list) makes sure I(value) is an item of a comma-separated list;
+        C(mode=list) makes sure I(value) is an item of a comma-separated list, which
+        starts from C(default) (the option's default in the service) when it is unset;
         C(mode=multi) makes sure one of the option's lines (a multi-valued option) is I(value).
     type: list
     elements: dict
@@ -222,6 +223,13 @@ def edit_ini(text: str, settings: list[dict]) -> tuple[str, list[str]]:
                 lines[i] = "%s = %s%s" % (option, value, _eol(lines[i]) or nl)
                 changes.append("%s: %s -> %s" % (where, current, value))
             continue
+        if mode == "list" and setting.get("default"):
+            # unset, the service reads its default list (Nova's notification topics:
+            # "notifications", which Ceilometer consumes): keep its items
+            items = [x.strip() for x in str(setting["default"]).split(",") if x.strip()]
+            if value in items:
+                continue
+            value = ",".join(items + [value])
         if spans:
             s, e = spans[-1]
             at = _insert_point(lines, s, e, option)
