@@ -190,7 +190,8 @@ def prepared(request: pytest.FixtureRequest, installer: Any) -> Any:
     from doctor_tests.harness.prepare import SharedPreparation, prepare_for_session
 
     shared = SharedPreparation.for_installer(installer)
-    prepare_for_session(shared, installer, request.addfinalizer)
+    prepare_for_session(shared, installer, request.addfinalizer,
+                        installer.settings.inspector_type)
     return installer
 
 

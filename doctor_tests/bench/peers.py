@@ -49,7 +49,8 @@ from doctor_tests.cleanup import Cleanup, sigterm_as_interrupt
 from doctor_tests.config import Settings
 from doctor_tests.consumer import Consumer
 from doctor_tests.fault import LinkFault
-from doctor_tests.harness.env import CloudEnv, environment
+from doctor_tests.harness.env import CloudEnv, environment, make_installer
+from doctor_tests.harness.prepare import SharedPreparation, prepare_for_session
 from doctor_tests.harness.reach import start_consumer
 from doctor_tests.harness.recovery import (
     REBUILD_END,
@@ -447,6 +448,8 @@ def run_peers_bench(settings: Settings, config: PeersConfig) -> dict[str, Any]:
     with locking.scenario_lock(), sigterm_as_interrupt():
         stack = Cleanup()
         try:
+            if "vitrage" in config.inspectors:
+                _prepare_for_vitrage(settings, stack)
             consumer = start_consumer(settings, env, stack)
             host, other = choose_hosts(admin, settings.fault_host)
             third = _third_host(admin, {host, other})
@@ -486,6 +489,17 @@ def run_peers_bench(settings: Settings, config: PeersConfig) -> dict[str, Any]:
     config.output.with_suffix(".md").write_text(render_page(doc))
     config.output.with_suffix(".partial.json").unlink(missing_ok=True)
     return doc
+
+
+def _prepare_for_vitrage(settings: Settings, stack: Cleanup) -> None:
+    """Nova's notifications on Vitrage's topic too (prepare.yml for Vitrage, its restore
+    registered first), for the whole side-by-side run: every inspector is measured on the
+    same cloud, whose Nova feeds Vitrage, as one that runs Vitrage does."""
+    installer = make_installer(settings)
+    shared = SharedPreparation.for_installer(installer)
+    prepare_for_session(shared, installer,
+                        lambda restore: stack.add("restore the cloud's configuration", restore),
+                        "vitrage")
 
 
 def _with_masakari_wait(seconds: int, run: Callable[[], PeerRun]) -> PeerRun:

@@ -66,39 +66,46 @@ class SharedPreparation:
         """The preparation record's own lock (short critical sections)."""
         return locking.scenario_lock(str(self.lock_path), self.timeout_s, interval=0.2)
 
-    def _read(self) -> tuple[set[int], bool]:
-        """(live holders, whether the cloud is prepared for them)."""
+    def _read(self) -> tuple[set[int], set[str]]:
+        """(live holders, the inspectors the cloud is prepared for on their behalf)."""
         try:
             data = json.loads(self.path.read_text())
             holders = {int(p) for p in data.get("holders", [])}
-            prepared = bool(data.get("prepared"))
+            raw = data.get("prepared") or []
+            prepared = {str(i) for i in raw} if isinstance(raw, list) else {"sample"}
         except (OSError, ValueError, TypeError, AttributeError):
-            return set(), False
+            return set(), set()
         holders = {p for p in holders if p == self.pid or self._alive(p)}
-        return holders, prepared and bool(holders - {self.pid})
+        return holders, prepared if holders - {self.pid} else set()
 
-    def _write(self, holders: set[int], prepared: bool) -> None:
+    def _write(self, holders: set[int], prepared: set[str]) -> None:
         if not holders:
             self.path.unlink(missing_ok=True)
             return
-        self.path.write_text(json.dumps({"holders": sorted(holders), "prepared": prepared}))
+        self.path.write_text(json.dumps({"holders": sorted(holders),
+                                         "prepared": sorted(prepared)}))
 
     def holders(self) -> set[int]:
         with self._locked():
             return self._read()[0]
 
-    def enter(self, prepare: Callable[[], object]) -> bool:
-        """Become a holder; prepare unless a live holder already did. True if this one did."""
+    def enter(self, prepare: Callable[[], object], inspector: str = "sample") -> bool:
+        """Become a holder; prepare for ``inspector`` unless a live holder already did.
+        True if this one prepared. Prepare only adds, so a session of another inspector
+        (Vitrage's also needs Nova's notifications on its topic) prepares again on top."""
         with self._locked():
             holders, prepared = self._read()
             holders.add(self.pid)
             self._write(holders, prepared)
-            if prepared:
-                LOG.info("the cloud is already prepared (by process %s)",
-                         ", ".join(str(p) for p in sorted(holders - {self.pid})))
+            others = ", ".join(str(p) for p in sorted(holders - {self.pid}))
+            if inspector in prepared:
+                LOG.info("the cloud is already prepared for %s (by process %s)", inspector, others)
                 return False
+            if prepared:
+                LOG.info("the cloud is prepared for %s (by process %s); preparing it for %s too",
+                         ", ".join(sorted(prepared)), others, inspector)
             prepare()
-            self._write(holders, True)
+            self._write(holders, prepared | {inspector})
             return True
 
     def leave(self, restore: Callable[[], object]) -> bool:
@@ -116,9 +123,10 @@ class SharedPreparation:
 
 
 def prepare_for_session(shared: SharedPreparation, installer: Installer,
-                        addfinalizer: Callable[[Callable[[], object]], None]) -> float:
-    """Register the restore, then prepare (both through ``shared``); returns prepare's
-    seconds (0 when another session had prepared)."""
+                        addfinalizer: Callable[[Callable[[], object]], None],
+                        inspector: str = "sample") -> float:
+    """Register the restore, then prepare for ``inspector`` (both through ``shared``);
+    returns prepare's seconds (0 when another session had prepared for it)."""
 
     def restore() -> None:
         started = time.monotonic()
@@ -127,7 +135,7 @@ def prepare_for_session(shared: SharedPreparation, installer: Installer,
 
     addfinalizer(restore)
     started = time.monotonic()
-    if not shared.enter(installer.prepare):
+    if not shared.enter(lambda: installer.prepare(inspector), inspector):
         return 0.0
     seconds = time.monotonic() - started
     LOG.info("%s: prepare took %.1f s", installer.name, seconds)

@@ -300,9 +300,11 @@ class Installer(abc.ABC):
                  result.changed)
         return result
 
-    def prepare(self) -> PlaybookResult:
-        """Make the cloud's configuration what Doctor needs (backing up each file first)."""
-        return self.run_playbook("prepare.yml")
+    def prepare(self, inspector: str | None = None) -> PlaybookResult:
+        """Make the cloud's configuration what Doctor needs with ``inspector`` (default
+        INSPECTOR_TYPE) under test, backing up each file first."""
+        return self.run_playbook("prepare.yml", {
+            "doctor_inspector": inspector or self.settings.inspector_type})
 
     def restore(self) -> PlaybookResult:
         """Put back byte for byte what prepare changed; safe to call again."""

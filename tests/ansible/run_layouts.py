@@ -11,8 +11,9 @@ and Ceilometer's own pipeline data), at the paths the installer plugin reads
 from the inventory (the host shares this machine's file system). Then, through the installer plugin
 (``doctor_tests.installer``), the same playbooks a real run uses:
 
-    prepare -> prepare (changes nothing) -> restore -> restore (changes nothing)
-    -> collect_logs
+    prepare -> prepare (changes nothing) -> prepare for Vitrage (Nova's notifications on
+    its topic too; only Nova restarts) -> the same again (changes nothing) -> restore
+    -> restore (changes nothing) -> collect_logs
 
 and for devstack also a prepare that fails half-way (a file missing), then
 restore -> restore; with restarts recorded in ``<prefix>/restarts.log`` instead of done (the test
@@ -173,7 +174,11 @@ def run(name: str) -> LayoutRun:
         build(installer, prefix)
         exclude = ["restarts.log"]
         before = checksums.snapshot(checksums.tree(prefix, exclude), prefix)
+        # then prepared for Vitrage on top (Nova's notifications on its topic too: Nova's
+        # files change and only Nova restarts), as a Vitrage session does after a sample one
         steps = [("prepare", installer.prepare), ("prepare again", installer.prepare),
+                 ("prepare for vitrage", lambda: installer.prepare("vitrage")),
+                 ("prepare for vitrage again", lambda: installer.prepare("vitrage")),
                  ("restore", installer.restore), ("restore again", installer.restore)]
         prepared: checksums.Snapshot = {}
         for step, call in steps:
@@ -185,8 +190,14 @@ def run(name: str) -> LayoutRun:
                 result.restarts["prepare"] = restarts(prefix)
                 result.verify, ok = verify(installer)
                 result.expect(ok, "the prepared files do not hold what Doctor needs")
+            if step == "prepare for vitrage":
+                result.restarts["vitrage"] = restarts(prefix)[len(result.restarts["prepare"]):]
+                text, ok = verify(installer, "vitrage")
+                result.verify += "\nprepared for vitrage:\n" + text
+                result.expect(ok, "the files prepared for Vitrage do not hold what it needs")
             if step == "restore":
-                result.restarts["restore"] = restarts(prefix)[len(result.restarts["prepare"]):]
+                result.restarts["restore"] = restarts(prefix)[
+                    len(result.restarts["prepare"]) + len(result.restarts["vitrage"]):]
         after = checksums.snapshot(checksums.tree(prefix, exclude), prefix)
         result.table, equal = checksums.table(before, prepared, after)
         t0 = time.monotonic()
@@ -202,6 +213,14 @@ def run(name: str) -> LayoutRun:
         result.expect(not unchanged, "prepare left unchanged: %s" % ", ".join(unchanged))
         result.expect(result.changed["prepare"] > 0, "prepare changed nothing")
         result.expect(result.changed["prepare again"] == 0, "second prepare changed something")
+        result.expect(result.changed["prepare for vitrage"] > 0,
+                      "prepare for vitrage changed nothing")
+        result.expect(result.changed["prepare for vitrage again"] == 0,
+                      "second prepare for vitrage changed something")
+        nova = ["restart " + c.rsplit("echo restart ", 1)[1].split(" >>")[0]
+                for c in installer.service("nova").restart_commands]
+        result.expect(result.restarts["vitrage"] == nova, "restarts after prepare for vitrage "
+                      "%s, expected %s" % (result.restarts["vitrage"], nova))
         result.expect(result.changed["restore"] > 0, "restore changed nothing")
         result.expect(result.changed["restore again"] == 0, "second restore changed something")
         want = expected_restarts(installer)
@@ -256,13 +275,14 @@ def run_failure(name: str = "devstack") -> LayoutRun:
     return result
 
 
-def verify(installer: Installer) -> tuple[str, bool]:
-    """Check the prepared files with oslo.config's and Ceilometer's own code."""
+def verify(installer: Installer, *extra: str) -> tuple[str, bool]:
+    """Check the prepared files with oslo.config's and Ceilometer's own code (``vitrage``:
+    prepared for Vitrage too)."""
     files = installer.files()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(files, f)
     res = subprocess.run([str(LAB_PYTHON), str(REPO / "tests/ansible/verify_prepared.py"),
-                          f.name], capture_output=True, text=True, timeout=120)
+                          f.name, *extra], capture_output=True, text=True, timeout=120)
     Path(f.name).unlink()
     return res.stdout.strip() or res.stderr.strip()[-2000:], res.returncode == 0
 
@@ -287,6 +307,8 @@ def main(argv: list[str]) -> int:
         print("changed: " + ", ".join("%s=%d" % kv for kv in r.changed.items()))
         print("seconds: " + ", ".join("%s=%.1f" % kv for kv in r.seconds.items()))
         print("restarts after prepare: %s" % ", ".join(r.restarts.get("prepare", [])))
+        print("restarts after prepare for vitrage: %s"
+              % ", ".join(r.restarts.get("vitrage", [])))
         print("restarts after restore: %s" % ", ".join(r.restarts.get("restore", [])))
         print("prepared files, read by the services' own code:\n  "
               + r.verify.replace("\n", "\n  "))

@@ -1,12 +1,13 @@
 """Check prepared configuration files with the services' own code (run with the lab's venv).
 
-    /var/lib/doctor-lab/venv/bin/python tests/ansible/verify_prepared.py FILES.json
+    /var/lib/doctor-lab/venv/bin/python tests/ansible/verify_prepared.py FILES.json [vitrage]
 
 FILES.json maps the layout's logical names (nova, aodh, neutron_ml2, ceilometer_pipeline,
 ceilometer_definitions, neutron_policy) to paths. INI files are read with oslo.config's
 own parser; the event definitions are loaded by Ceilometer's converter, which is then
-given a port update made by an admin for another project's port. Prints one line per
-check and exits 1 if any fails.
+given a port update made by an admin for another project's port; Nova's notification
+topics are read by oslo.messaging's own options (with ``vitrage``, prepared for Vitrage:
+its topic beside Ceilometer's). Prints one line per check and exits 1 if any fails.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ def ini(path: str) -> dict[str, dict[str, list[str]]]:
     sections: dict[str, dict[str, list[str]]] = {}
     cfg.ConfigParser(path, sections).parse()
     return sections
+
+
+def notification_topics(path: str) -> list[str]:
+    """Nova's [oslo_messaging_notifications] topics as oslo.messaging reads them."""
+    from oslo_config import cfg
+    from oslo_messaging.notify import notifier
+
+    conf = cfg.ConfigOpts()
+    conf.register_opts(notifier._notifier_opts, group="oslo_messaging_notifications")
+    conf(args=[], project="nova", default_config_files=[path])
+    return list(conf.oslo_messaging_notifications.topics)
 
 
 def last(sections: dict, section: str, option: str) -> str | None:
@@ -70,6 +82,10 @@ def main() -> int:
     checks.append(("nova notification_format", value in ("unversioned", "both"), str(value)))
     drivers = nova.get("oslo_messaging_notifications", {}).get("driver", [])
     checks.append(("nova notification driver", "messagingv2" in drivers, str(drivers)))
+    topics = notification_topics(files["nova"])
+    checks.append(("nova notification topics", "notifications" in topics, str(topics)))
+    if "vitrage" in sys.argv[2:]:
+        checks.append(("nova topic of vitrage", "vitrage_notifications" in topics, str(topics)))
 
     value = last(ini(files["aodh"]), "DEFAULT", "event_alarm_cache_ttl")
     checks.append(("aodh event_alarm_cache_ttl", value == "0", str(value)))

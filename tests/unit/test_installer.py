@@ -244,6 +244,11 @@ def test_run_playbook_reads_the_recap(tmp_path: Path) -> None:
     assert call["env"]["PATH"] == "/bin" and call["cwd"] == REPO_ROOT
     assert call["log"].parent == tmp_path / "ansible"
     assert call["cmd"][-1].endswith("playbooks/prepare.yml")
+    # the inspector under test goes to the playbook (Vitrage's needs Nova's second topic)
+    assert json.loads(call["cmd"][call["cmd"].index("-e") + 1]) == {"doctor_inspector": "sample"}
+    inst.prepare("vitrage")
+    assert json.loads(runner.calls[1]["cmd"][runner.calls[1]["cmd"].index("-e") + 1])[
+        "doctor_inspector"] == "vitrage"
 
 
 def test_failed_playbook_names_the_task_host_and_message(tmp_path: Path) -> None:

@@ -42,8 +42,9 @@ class Recorder:
     def __init__(self, events: list[str], fail_prepare: bool = False) -> None:
         self.events, self.fail_prepare = events, fail_prepare
 
-    def prepare(self) -> PlaybookResult:
-        self.events.append("prepare")
+    def prepare(self, inspector: str | None = None) -> PlaybookResult:
+        self.events.append("prepare" if inspector in (None, "sample")
+                           else "prepare for %s" % inspector)
         if self.fail_prepare:
             raise PlaybookFailed("prepare.yml", 2, tail=["fatal: [n]: interrupted"])
         return PlaybookResult("prepare.yml", 0)
@@ -98,6 +99,31 @@ def test_sessions_share_one_preparation(tmp_path: Path) -> None:
     assert b.leave(lambda: events.append("restore by 2")) is True
     assert events == ["prepare by 1", "restore by 2"]
     assert not (tmp_path / "doctor-prepared-k.json").exists()
+
+
+def test_a_session_of_another_inspector_prepares_on_top(tmp_path: Path) -> None:
+    # Vitrage's session needs Nova's notifications on Vitrage's topic too: a cloud
+    # prepared for the sample inspector is prepared again for it, and not the other way
+    alive = {1, 2, 3}
+    a, b, c = (shared(tmp_path, p, alive) for p in (1, 2, 3))
+    events: list[str] = []
+    assert a.enter(lambda: events.append("prepare by 1"), "sample") is True
+    assert b.enter(lambda: events.append("prepare by 2"), "vitrage") is True
+    assert c.enter(lambda: events.append("prepare by 3"), "sample") is False
+    assert c.enter(lambda: events.append("prepare by 3"), "vitrage") is False
+    assert a.leave(lambda: events.append("restore by 1")) is False
+    assert b.leave(lambda: events.append("restore by 2")) is False
+    assert c.leave(lambda: events.append("restore by 3")) is True
+    assert events == ["prepare by 1", "prepare by 2", "restore by 3"]
+
+
+def test_the_session_prepares_for_its_inspector(tmp_path: Path) -> None:
+    events: list[str] = []
+    finalizers: list = []
+    prepare_for_session(shared(tmp_path, 1), Recorder(events), finalizers.append,  # type: ignore[arg-type]
+                        "vitrage")
+    finalizers.pop()()
+    assert events == ["prepare for vitrage", "restore"]
 
 
 def test_a_dead_holder_does_not_count(tmp_path: Path) -> None:

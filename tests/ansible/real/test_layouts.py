@@ -246,3 +246,30 @@ def test_tripleo(tmp_path: Path) -> None:
             "/etc/ceilometer/event_definitions.yaml") in log, log
     assert snapshot(root) == before
     run_layout("tripleo", installer, root, units, files, expect, created=(rel,))
+
+
+def test_devstack_prepared_for_vitrage_on_top(tmp_path: Path) -> None:
+    """With Vitrage as the inspector, Nova also sends its notifications on Vitrage's topic
+    (its nova.instance datasource reads them there), beside Ceilometer's: on DevStack's
+    nova.conf, which sets no topics, prepare writes both and restarts only Nova's units; a
+    second prepare changes nothing; restore puts the bytes back and restarts them again."""
+    root = tmp_path / "root"
+    units = builders.devstack(root, "superconductor")["units"]
+    installer = layout(tmp_path, "devstack", units, {})
+    nova = root / "etc/nova/nova.conf"
+    assert not ini_values(nova.read_text(), "oslo_messaging_notifications", "topics")
+    before = snapshot(root)
+    installer.prepare()
+    restarts(root)
+    sample = snapshot(root)
+    assert sample[str(nova.relative_to(root))] == before[str(nova.relative_to(root))]
+    installer.prepare("vitrage")
+    got = restarts(root)
+    assert got and all("devstack@n-" in line for line in got), got
+    assert any("devstack@n-api.service" in line for line in got), got
+    assert ini_values(nova.read_text(), "oslo_messaging_notifications", "topics") == [
+        "notifications,vitrage_notifications"]
+    assert installer.prepare("vitrage").changed == 0 and restarts(root) == []
+    installer.restore()
+    assert snapshot(root) == before
+    assert any("devstack@n-api.service" in line for line in restarts(root))
