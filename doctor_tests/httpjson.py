@@ -383,6 +383,13 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5. Aodh's notifier posts a burst of alarms at
+    # once; on two busy cores the accept thread fell behind, the kernel dropped the
+    # handshakes that did not fit (TcpExtListenOverflows), the clients waited for SYN-ACK
+    # retransmits (1 s and more), and one post was reset: Aodh does not retry, so that
+    # tenant never got its alarm (doctor bench, 200 servers, 2026-12-05). The kernel
+    # caps this at net.core.somaxconn.
+    request_queue_size = 1024
     context: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

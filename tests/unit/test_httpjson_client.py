@@ -237,3 +237,20 @@ def test_a_stopped_server_ends_its_kept_alive_connections() -> None:
         assert len(first.consumer.alarms()) == 1
     finally:
         second.stop()
+
+
+def test_a_burst_of_connections_waits_in_the_listen_queue_not_on_the_wire() -> None:
+    # Aodh's notifier posts a burst of alarms at once. While the server's accept thread is
+    # starved of CPU, each handshake must wait in the kernel's queue: with socketserver's
+    # backlog of 5 the rest were dropped and waited for SYN-ACK retransmits (1 s and more),
+    # and one was reset (an alarm lost). Nothing accepts here, so the queue alone holds them.
+    server = httpjson._Server(("127.0.0.1", 0), httpjson.JsonRequestHandler)
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            clients.append(socket.create_connection(server.server_address[:2], timeout=0.5))
+    finally:
+        for c in clients:
+            c.close()
+        server.server_close()
+    assert len(clients) == 200
