@@ -67,23 +67,42 @@ def require_inspector(settings: Settings, case: str) -> None:
             % (settings.inspector_type, case, ", ".join(CASE_INSPECTORS.get(case, ()))))
 
 
-def choose_hosts(admin: Connection, wanted: str | None) -> tuple[str, str]:
-    """(host to fail, another host for the servers that must not alarm)."""
-    services = sorted(cloud.compute_services(admin), key=lambda s: s.host)
-    healthy = [s.host for s in services
-               if s.state == "up" and s.status == "enabled" and not s.is_forced_down]
-    if wanted is not None:
-        if wanted not in [s.host for s in services]:
+HOSTS_WAIT_S = 60.0
+
+
+def choose_hosts(admin: Connection, wanted: str | None,
+                 timeout: float = HOSTS_WAIT_S) -> tuple[str, str]:
+    """(host to fail, another host for the servers that must not alarm). Waits up to
+    ``timeout`` for two healthy hosts: right after prepare restarted Nova's conductor (for
+    Vitrage, say), the computes' heartbeats wait for it, and a Nova with a short
+    ``service_down_time`` (the lab's 10 s) shows them all down until they get through."""
+    last: list[str] = []
+
+    def pair() -> tuple[str, str] | None:
+        services = sorted(cloud.compute_services(admin), key=lambda s: s.host)
+        healthy = [s.host for s in services
+                   if s.state == "up" and s.status == "enabled" and not s.is_forced_down]
+        last[:] = healthy
+        if wanted is not None and wanted not in [s.host for s in services]:
             raise cloud.CloudError("DOCTOR_FAULT_HOST=%r is not a nova-compute host; known: %s"
                                    % (wanted, ", ".join(s.host for s in services)))
-        if wanted not in healthy:
-            raise cloud.CloudError("DOCTOR_FAULT_HOST=%r is not up and enabled" % wanted)
-    target = wanted or (healthy[0] if healthy else None)
-    others = [h for h in healthy if h != target]
-    if target is None or not others:
+        target = wanted or (healthy[0] if healthy else None)
+        others = [h for h in healthy if h != target]
+        if target is None or target not in healthy or not others:
+            return None
+        return target, others[0]
+
+    try:
+        found = wait_until(pair, timeout, "two healthy nova-compute hosts", interval=1.0)
+    except WaitTimeout:
+        if wanted is not None and wanted not in last:
+            raise cloud.CloudError("DOCTOR_FAULT_HOST=%r is not up and enabled (waited %g s)"
+                                   % (wanted, timeout)) from None
         raise cloud.CloudError("the scenario needs two healthy nova-compute hosts (one to fail, "
-                               "one that must not alarm); healthy: %s" % (healthy or "none"))
-    return target, others[0]
+                               "one that must not alarm); healthy after %g s: %s"
+                               % (timeout, ", ".join(last) or "none")) from None
+    assert found is not None  # wait_until returns only what is truthy
+    return found
 
 
 def service_back(admin: Connection, host: str, timeout: float) -> None:
