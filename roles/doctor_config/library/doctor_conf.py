@@ -177,6 +177,11 @@ def _deprecated_value(lines: list[str], deprecated: list[dict]) -> str | None:
     return None
 
 
+def _list_items(value: str) -> list[str]:
+    """The items of a comma-separated list option, as oslo.config's ListOpt reads them."""
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
 def edit_ini(text: str, settings: list[dict]) -> tuple[str, list[str]]:
     """Apply INI ``settings`` to ``text``; returns the new text and a line per change."""
     nl = _newline(text)
@@ -211,7 +216,7 @@ def edit_ini(text: str, settings: list[dict]) -> tuple[str, list[str]]:
             i = active[-1]
             current = _OPTION.match(lines[i]).group(2)  # type: ignore[union-attr]
             if mode == "list":
-                items = [x.strip() for x in current.split(",") if x.strip()]
+                items = _list_items(current)
                 if value in items:
                     continue
                 new = (current.rstrip() + "," + value) if items else value
@@ -226,7 +231,7 @@ def edit_ini(text: str, settings: list[dict]) -> tuple[str, list[str]]:
         if mode == "list" and setting.get("default"):
             # unset, the service reads its default list (Nova's notification topics:
             # "notifications", which Ceilometer consumes): keep its items
-            items = [x.strip() for x in str(setting["default"]).split(",") if x.strip()]
+            items = _list_items(str(setting["default"]))
             if value in items:
                 continue
             value = ",".join(items + [value])
