@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -323,7 +325,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("doctor: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _is_cloud_error(exc):
+            raise
+        print("doctor: error: the cloud did not answer: %s" % _cloud_error_text(exc),
+              file=sys.stderr)
+        if not (getattr(args, "cloud", None) or os.environ.get("OS_CLOUD")
+                or os.environ.get("OS_AUTH_URL")):
+            print("doctor: the lab is the cloud here; `doctor lab status` says what is down "
+                  "and `make lab` brings it up", file=sys.stderr)
+        return 1
     raise AssertionError(args.command)
+
+
+def _is_cloud_error(exc: BaseException) -> bool:
+    """An error of keystoneauth or openstacksdk: the cloud refused or did not answer.
+    Their modules are imported only by the commands that talk to a cloud."""
+    kinds: list[type] = []
+    if "keystoneauth1" in sys.modules:
+        kinds.append(sys.modules["keystoneauth1"].exceptions.ClientException)
+    if "openstack" in sys.modules:
+        kinds.append(sys.modules["openstack"].exceptions.SDKException)
+    return isinstance(exc, tuple(kinds))
+
+
+def _cloud_error_text(exc: BaseException) -> str:
+    """The failure in one line: keystoneauth's ConnectFailure nests urllib3's text
+    ("HTTPConnectionPool(...): Max retries exceeded ... Connection refused")."""
+    text = str(exc) or type(exc).__name__
+    refused = re.search(r"(Unable to establish connection to \S+)", text)
+    if refused and "refused" in text.lower():
+        return "%s: connection refused" % refused.group(1).rstrip(":")
+    return text
 
 
 if __name__ == "__main__":
