@@ -184,14 +184,17 @@ def installer(settings: Settings) -> Any:
 
 
 @pytest.fixture(scope="session")
-def prepared(request: pytest.FixtureRequest, installer: Any) -> Any:
+def prepared(request: pytest.FixtureRequest, installer: Any, admin: Any) -> Any:
     """The cloud's configuration prepared for the session (prepare.yml), put back after it
-    (restore.yml); the restore is registered before prepare runs."""
+    (restore.yml); the restore is registered before prepare runs. Then every API process
+    is warmed: a prepare or an earlier session's restore may have just restarted them."""
+    from doctor_tests import cloud
     from doctor_tests.harness.prepare import SharedPreparation, prepare_for_session
 
     shared = SharedPreparation.for_installer(installer)
     prepare_for_session(shared, installer, request.addfinalizer,
                         installer.settings.inspector_type)
+    cloud.warm_apis(admin)
     return installer
 
 

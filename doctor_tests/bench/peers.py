@@ -500,6 +500,7 @@ def _prepare_for_vitrage(settings: Settings, stack: Cleanup) -> None:
     prepare_for_session(shared, installer,
                         lambda restore: stack.add("restore the cloud's configuration", restore),
                         "vitrage")
+    cloud.warm_apis(cloud.admin_connection(settings.os_cloud))
 
 
 def _with_masakari_wait(seconds: int, run: Callable[[], PeerRun]) -> PeerRun:
