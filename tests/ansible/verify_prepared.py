@@ -1,6 +1,6 @@
 """Check prepared configuration files with the services' own code (run with the lab's venv).
 
-    /var/lib/doctor-lab/venv/bin/python tests/ansible/verify_prepared.py FILES.json [vitrage]
+    /var/lib/doctor-lab/venv/bin/python tests/ansible/verify_prepared.py FILES.json [vitrage] [aodh_cache_ttl=N]
 
 FILES.json maps the layout's logical names (nova, aodh, neutron_ml2, ceilometer_pipeline,
 ceilometer_definitions, neutron_policy) to paths. INI files are read with oslo.config's
@@ -87,8 +87,11 @@ def main() -> int:
     if "vitrage" in sys.argv[2:]:
         checks.append(("nova topic of vitrage", "vitrage_notifications" in topics, str(topics)))
 
+    # the inventory's doctor_config_aodh_cache_ttl ("aodh_cache_ttl=N"; the role's 0 if unset)
+    ttl = next((a.split("=", 1)[1] for a in sys.argv[2:] if a.startswith("aodh_cache_ttl=")),
+               "0")
     value = last(ini(files["aodh"]), "DEFAULT", "event_alarm_cache_ttl")
-    checks.append(("aodh event_alarm_cache_ttl", value == "0", str(value)))
+    checks.append(("aodh event_alarm_cache_ttl", value == ttl, "%s (want %s)" % (value, ttl)))
 
     value = last(ini(files["neutron_ml2"]), "ml2", "extension_drivers") or ""
     items = [x.strip() for x in value.split(",")]
