@@ -1,6 +1,7 @@
 """Check prepared configuration files with the services' own code (run with the lab's venv).
 
-    /var/lib/doctor-lab/venv/bin/python tests/ansible/verify_prepared.py FILES.json [vitrage] [aodh_cache_ttl=N]
+    /var/lib/doctor-lab/venv/bin/python tests/ansible/verify_prepared.py FILES.json \
+        [vitrage] [aodh_cache_ttl=N]
 
 FILES.json maps the layout's logical names (nova, aodh, neutron_ml2, ceilometer_pipeline,
 ceilometer_definitions, neutron_policy) to paths. INI files are read with oslo.config's
