@@ -449,7 +449,7 @@ def run_peers_bench(settings: Settings, config: PeersConfig) -> dict[str, Any]:
         stack = Cleanup()
         try:
             if "vitrage" in config.inspectors:
-                _prepare_for_vitrage(settings, stack)
+                _prepare_for_vitrage(settings, admin, stack)
             consumer = start_consumer(settings, env, stack)
             host, other = choose_hosts(admin, settings.fault_host)
             third = _third_host(admin, {host, other})
@@ -491,7 +491,7 @@ def run_peers_bench(settings: Settings, config: PeersConfig) -> dict[str, Any]:
     return doc
 
 
-def _prepare_for_vitrage(settings: Settings, stack: Cleanup) -> None:
+def _prepare_for_vitrage(settings: Settings, admin: Connection, stack: Cleanup) -> None:
     """Nova's notifications on Vitrage's topic too (prepare.yml for Vitrage, its restore
     registered first), for the whole side-by-side run: every inspector is measured on the
     same cloud, whose Nova feeds Vitrage, as one that runs Vitrage does."""
@@ -500,7 +500,7 @@ def _prepare_for_vitrage(settings: Settings, stack: Cleanup) -> None:
     prepare_for_session(shared, installer,
                         lambda restore: stack.add("restore the cloud's configuration", restore),
                         "vitrage")
-    cloud.warm_apis(cloud.admin_connection(settings.os_cloud))
+    cloud.warm_apis(admin)
 
 
 def _with_masakari_wait(seconds: int, run: Callable[[], PeerRun]) -> PeerRun:

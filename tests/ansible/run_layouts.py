@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import checksums
-import yaml
 
 from doctor_tests.config import Settings
 from doctor_tests.installer import SERVICES, PlaybookFailed, get_installer
@@ -279,16 +278,6 @@ def run_failure(name: str = "devstack") -> LayoutRun:
     return result
 
 
-def aodh_cache_ttl(name: str) -> str:
-    """The event-alarm cache TTL prepare writes for installer ``name``: its inventory's
-    ``doctor_config_aodh_cache_ttl`` (the lab keeps its 2 s), else the role's 0."""
-    for path in sorted((REPO / "inventory" / name / "group_vars").glob("*.yml")):
-        value = (yaml.safe_load(path.read_text()) or {}).get("doctor_config_aodh_cache_ttl")
-        if value is not None:
-            return str(value)
-    return "0"
-
-
 def verify(installer: Installer, *extra: str) -> tuple[str, bool]:
     """Check the prepared files with oslo.config's and Ceilometer's own code (``vitrage``:
     prepared for Vitrage too)."""
@@ -296,7 +285,10 @@ def verify(installer: Installer, *extra: str) -> tuple[str, bool]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(files, f)
     res = subprocess.run([str(LAB_PYTHON), str(REPO / "tests/ansible/verify_prepared.py"),
-                          f.name, *extra, "aodh_cache_ttl=%s" % aodh_cache_ttl(installer.name)],
+                          f.name, *extra,
+                          # the lab's inventory keeps its 2 s; the role's default is 0
+                          "aodh_cache_ttl=%s"
+                          % installer.layout_var("doctor_config_aodh_cache_ttl", 0)],
                          capture_output=True, text=True, timeout=120)
     Path(f.name).unlink()
     return res.stdout.strip() or res.stderr.strip()[-2000:], res.returncode == 0
