@@ -20,6 +20,7 @@ from openstack.connection import Connection
 
 from doctor_tests import cloud, resources
 from doctor_tests.cleanup import Cleanup
+from doctor_tests.inspector.openstack_backend import size_connection_pool
 from doctor_tests.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class Fleet:
                image_name: str, action_url: str) -> Fleet:
         """Project, image, flavor, network; one server with its alarm on ``other_host``."""
         tenant = resources.create_tenant(admin, cleanup, name)
+        # the resets between runs go RESET_CONCURRENCY at a time on this connection; with
+        # requests' 10 per host the rest were opened and thrown away ("Connection pool is
+        # full, discarding connection" at 200 servers)
+        size_connection_pool(tenant.admin.session, RESET_CONCURRENCY)
         image = resources.ensure_image(admin, cleanup, image_name)
         flavor = resources.create_flavor(admin, cleanup, name + "-flavor")
         network = resources.create_network(tenant.admin, cleanup, name + "-net")
