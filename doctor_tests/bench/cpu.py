@@ -2,8 +2,8 @@
 
 The benchmark snapshots every process's user+system time before and after a step and
 reports the difference per component (nova-api, nova-conductor, ceilometer, aodh,
-MariaDB, RabbitMQ, Doctor's own process...). On two cores the fault path is a contest
-for CPU: these figures say which part to make cheaper, per server.
+MariaDB, RabbitMQ, memcached, Doctor's own process...). On two cores the fault path is a
+contest for CPU: these figures say which part to make cheaper, per server.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("mariadbd", "mariadb"),
     ("mysqld", "mariadb"),
     ("beam.smp", "rabbitmq"),
+    ("/usr/bin/memcached", "memcached"),
     ("sshd", "sshd"),
     ("supervisord", "supervisord"),
 )

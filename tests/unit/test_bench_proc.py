@@ -32,6 +32,7 @@ def lab_like() -> Iterator[dict[str, int]]:
              "vitrage-graph": _spawn("/var/lib/doctor-lab/peers/vitrage/venv/bin/vitrage-graph",
                                      "--config-file", "vitrage.conf"),
              "masakari-engine": _spawn("/p/masakari/venv/bin/masakari-engine"),
+             "memcached": _spawn("/usr/bin/memcached", "-u", "memcache", "-p", "11211"),
              "other": _spawn("something-else")}
     try:
         yield {name: p.pid for name, p in procs.items()}
@@ -53,8 +54,8 @@ def test_components_from_the_command_line(lab_like: dict[str, int]) -> None:
     assert cpu.component_of(lab_like["nova-api"]) == "nova-api"
     assert cpu.component_of(lab_like["aodh-api"]) == "aodh-api"
     assert cpu.component_of(lab_like["other"]) is None
-    for peer in ("vitrage-api", "vitrage-graph", "masakari-engine"):
-        assert cpu.component_of(lab_like[peer]) == peer
+    for name in ("vitrage-api", "vitrage-graph", "masakari-engine", "memcached"):
+        assert cpu.component_of(lab_like[name]) == name
     assert cpu.component_of(os.getpid()) == "doctor"
     assert cpu.component_of(lab_like["other"], own_pid=lab_like["other"]) == "doctor"
 
