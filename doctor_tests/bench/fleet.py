@@ -91,10 +91,12 @@ class Fleet:
                image_name: str, action_url: str) -> Fleet:
         """Project, image, flavor, network; one server with its alarm on ``other_host``."""
         tenant = resources.create_tenant(admin, cleanup, name)
-        # the resets between runs go RESET_CONCURRENCY at a time on this connection; with
-        # requests' 10 per host the rest were opened and thrown away ("Connection pool is
-        # full, discarding connection" at 200 servers)
-        size_connection_pool(tenant.admin.session, RESET_CONCURRENCY)
+        # the resets between runs go RESET_CONCURRENCY at a time on these connections (the
+        # servers and alarms on the tenant's, the ports on the admin's); with requests' 10
+        # per host the rest were opened and thrown away ("Connection pool is full,
+        # discarding connection")
+        for conn in (admin, tenant.admin):
+            size_connection_pool(conn.session, RESET_CONCURRENCY)
         image = resources.ensure_image(admin, cleanup, image_name)
         flavor = resources.create_flavor(admin, cleanup, name + "-flavor")
         network = resources.create_network(tenant.admin, cleanup, name + "-net")
