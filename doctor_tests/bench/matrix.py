@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,12 +29,16 @@ from tabulate import tabulate
 
 from doctor_tests.bench import machine
 from doctor_tests.bench.results import pct
+from doctor_tests.cleanup import sigterm_as_interrupt
 from doctor_tests.config import MONITOR_TYPES
 from doctor_tests.faults import FAULTS, get_fault, sees
 
 LOG = logging.getLogger(__name__)
 
 ABSENT = "absent: "
+
+#: how long an interrupted matrix waits for the scenario in flight to undo its changes
+UNDO_WAIT_S = 300.0
 
 
 def applies(fault: str, monitor: str) -> bool:
@@ -113,23 +118,58 @@ def render(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_child(argv: Sequence[str], env: Mapping[str, str], timeout_s: float) -> tuple[int, str]:
+    """Run ``argv``, its output captured; (exit code, output).
+
+    The child runs in a session of its own, so a Ctrl-C (or SIGTERM) reaches this process
+    only and is passed on once as SIGINT; then the wait goes on until the child has undone
+    its changes (at most UNDO_WAIT_S) before the interrupt is raised here. subprocess.run
+    would SIGKILL the child 0.25 s after the interrupt, in the middle of its undo (a
+    stopped matrix left a project and a forced-down host behind)."""
+    with subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            return proc.returncode, out + "\n(killed after %.0f s)" % timeout_s
+        except KeyboardInterrupt:
+            deadline = time.monotonic() + UNDO_WAIT_S
+            while True:
+                proc.send_signal(signal.SIGINT)
+                LOG.warning("interrupted: the scenario in flight (pid %d) is undoing its changes;"
+                            " waiting up to %.0f s", proc.pid, deadline - time.monotonic())
+                try:
+                    proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+                    break
+                except KeyboardInterrupt:
+                    continue
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    LOG.error("the scenario in flight did not finish its undo in %.0f s and was"
+                              " killed: run 'doctor cleanup'", UNDO_WAIT_S)
+                    break
+            raise
+    return proc.returncode, out
+
+
 def run_one(fault: str, monitor: str, results: Path, env: Mapping[str, str]) -> dict[str, Any]:
     """One scenario run in a pytest process of its own; its record (a FAIL record naming
     the error when the run wrote none)."""
     results.mkdir(parents=True, exist_ok=True)
     child = dict(env, TEST_CASE="fault_catalogue", DOCTOR_FAULTS=fault, MONITOR_TYPE=monitor,
                  DOCTOR_RESULTS_DIR=str(results))
-    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "doctor_tests.scenarios",
-                           "-m", "fault", "-q", "-p", "no:cacheprovider",
-                           "-k", "fault_catalogue and %s" % fault],
-                          env=child, capture_output=True, text=True, timeout=1800)
+    rc, output = run_child([sys.executable, "-m", "pytest", "--pyargs", "doctor_tests.scenarios",
+                            "-m", "fault", "-q", "-p", "no:cacheprovider",
+                            "-k", "fault_catalogue and %s" % fault], child, 1800.0)
     path = results / ("fault_catalogue-%s" % fault) / "results.json"
     try:
         record: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
-        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        tail = output.strip().splitlines()[-5:]
         record = {"criteria": "FAIL", "details": {"error": "no record (pytest exited %d): %s"
-                                                  % (done.returncode, " | ".join(tail))}}
+                                                  % (rc, " | ".join(tail))}}
     return record
 
 
@@ -183,7 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in monitors if m not in MONITOR_TYPES]
     if unknown or args.runs < 1:
         parser.error("--monitors: %s not in %s; --runs >= 1" % (unknown, MONITOR_TYPES))
-    cells = run_matrix(args.runs, faults, monitors, args.results, args.output)
+    try:
+        with sigterm_as_interrupt():
+            cells = run_matrix(args.runs, faults, monitors, args.results, args.output)
+    except KeyboardInterrupt:
+        print("python -m doctor_tests.bench.matrix: interrupted; nothing written to %s"
+              % args.output, file=sys.stderr)
+        return 130
     print(table(cells, unseen(faults, monitors)))
     return 0
 

@@ -327,3 +327,51 @@ def test_the_bench_matrix_page_names_what_a_monitor_cannot_see(tmp_path: Path) -
     lines = [line for line in page.splitlines() if line.startswith("| hang")]
     assert len(lines) == 2 and "cannot see it (not run)" in lines[1] and "sample" in lines[1]
     assert "190" in lines[0]
+
+
+# A scenario stand-in: says it is ready, and on SIGINT takes a second to "undo" (writes
+# the file) before it exits, as a scenario's clean-up does.
+_UNDOING_CHILD = """
+import pathlib, signal, sys, time
+d = pathlib.Path(sys.argv[1])
+def undo(signum, frame):
+    time.sleep(1.0)
+    (d / "undone").write_text("yes")
+    sys.exit(130)
+signal.signal(signal.SIGINT, undo)
+(d / "ready").write_text("yes")
+time.sleep(60)
+"""
+
+
+def test_an_interrupted_bench_matrix_waits_for_the_scenario_in_flight_to_undo(
+        tmp_path: Path) -> None:
+    """Ctrl-C (or a kill of the matrix alone) must not cut the running scenario's undo
+    short: subprocess.run killed it 0.25 s after the interrupt and left its project and a
+    forced-down host in the lab."""
+    import signal
+    import sys
+    import threading
+
+    from doctor_tests.bench.matrix import run_child
+
+    def interrupt_when_ready() -> None:
+        wait_until(lambda: (tmp_path / "ready").exists(), 30, "the child to start")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_ready, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_child([sys.executable, "-c", _UNDOING_CHILD, str(tmp_path)], os.environ, 60)
+    assert (tmp_path / "undone").read_text() == "yes"
+
+
+def test_the_bench_matrix_reports_a_child_that_hangs(tmp_path: Path) -> None:
+    import sys
+
+    from doctor_tests.bench.matrix import run_child
+
+    started = time.monotonic()
+    rc, output = run_child([sys.executable, "-c", "print('started', flush=True);"
+                            "import time; time.sleep(60)"], os.environ, 1.0)
+    assert rc < 0 and "started" in output and "killed after 1 s" in output
+    assert time.monotonic() - started < 30
