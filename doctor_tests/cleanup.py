@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -27,6 +29,9 @@ LOG = logging.getLogger(__name__)
 
 #: SIGINT/SIGTERM received during the undo that are logged and ignored; the next one stops it
 SIGNALS_TOLERATED = 2
+
+#: how long a stopped child process (a scenario) is given to undo its changes
+CHILD_UNDO_S = 300.0
 
 
 class CleanupInterrupted(KeyboardInterrupt):
@@ -139,6 +144,53 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run_child(argv: Sequence[str], env: Mapping[str, str], timeout_s: float | None, *,
+              capture: bool = True, undo_s: float = CHILD_UNDO_S) -> tuple[int, str]:
+    """Run a child that undoes its changes on SIGINT (a scenario); (exit code, output, ""
+    when not captured).
+
+    The child runs in a session of its own, so a Ctrl-C (or SIGTERM, with
+    :func:`sigterm_as_interrupt`) reaches this process only and is passed on once as
+    SIGINT; a child past ``timeout_s`` gets SIGINT too. Either way the wait goes on until
+    the child has undone its changes (at most ``undo_s``, then it is killed), and the
+    interrupt is raised here after it. subprocess.run SIGKILLs its child 0.25 s after an
+    interrupt and at once on a timeout: in the middle of its undo."""
+    pipe = subprocess.PIPE if capture else None
+    with subprocess.Popen(list(argv), env=dict(env), stdout=pipe,
+                          stderr=subprocess.STDOUT if capture else None, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            LOG.error("%s: still running after %.0f s; stopping it", argv[0], timeout_s)
+            out = _stop_child(proc, undo_s) + "\n(stopped after %.0f s)" % (timeout_s or 0)
+        except KeyboardInterrupt:
+            _stop_child(proc, undo_s)
+            raise
+    return proc.returncode, out or ""
+
+
+def _stop_child(proc: subprocess.Popen[str], undo_s: float) -> str:
+    """SIGINT to ``proc`` (once more for each interrupt received meanwhile), then wait for it
+    to end, at most ``undo_s``; its remaining output."""
+    deadline = time.monotonic() + undo_s
+    while True:
+        proc.send_signal(signal.SIGINT)
+        LOG.warning("stopping pid %d: it is undoing its changes; waiting up to %.0f s",
+                    proc.pid, max(0.0, deadline - time.monotonic()))
+        try:
+            out, _ = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            return out or ""
+        except KeyboardInterrupt:
+            continue
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            LOG.error("pid %d did not finish its undo in %.0f s and was killed: run 'doctor "
+                      "cleanup' to remove what it left in the cloud", proc.pid, undo_s)
+            return out or ""
 
 
 def wait_for_stop_signal() -> int:

@@ -17,8 +17,6 @@ import argparse
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,16 +27,13 @@ from tabulate import tabulate
 
 from doctor_tests.bench import machine
 from doctor_tests.bench.results import pct
-from doctor_tests.cleanup import sigterm_as_interrupt
+from doctor_tests.cleanup import run_child, sigterm_as_interrupt
 from doctor_tests.config import MONITOR_TYPES
 from doctor_tests.faults import FAULTS, get_fault, sees
 
 LOG = logging.getLogger(__name__)
 
 ABSENT = "absent: "
-
-#: how long an interrupted matrix waits for the scenario in flight to undo its changes
-UNDO_WAIT_S = 300.0
 
 
 def applies(fault: str, monitor: str) -> bool:
@@ -116,42 +111,6 @@ def render(doc: Mapping[str, Any]) -> str:
                      else ""), ""]
     lines += [table(cells, unseen(faults, monitors)), ""]
     return "\n".join(lines)
-
-
-def run_child(argv: Sequence[str], env: Mapping[str, str], timeout_s: float) -> tuple[int, str]:
-    """Run ``argv``, its output captured; (exit code, output).
-
-    The child runs in a session of its own, so a Ctrl-C (or SIGTERM) reaches this process
-    only and is passed on once as SIGINT; then the wait goes on until the child has undone
-    its changes (at most UNDO_WAIT_S) before the interrupt is raised here. subprocess.run
-    would SIGKILL the child 0.25 s after the interrupt, in the middle of its undo (a
-    stopped matrix left a project and a forced-down host behind)."""
-    with subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as proc:
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-            return proc.returncode, out + "\n(killed after %.0f s)" % timeout_s
-        except KeyboardInterrupt:
-            deadline = time.monotonic() + UNDO_WAIT_S
-            while True:
-                proc.send_signal(signal.SIGINT)
-                LOG.warning("interrupted: the scenario in flight (pid %d) is undoing its changes;"
-                            " waiting up to %.0f s", proc.pid, deadline - time.monotonic())
-                try:
-                    proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
-                    break
-                except KeyboardInterrupt:
-                    continue
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    LOG.error("the scenario in flight did not finish its undo in %.0f s and was"
-                              " killed: run 'doctor cleanup'", UNDO_WAIT_S)
-                    break
-            raise
-    return proc.returncode, out
 
 
 def run_one(fault: str, monitor: str, results: Path, env: Mapping[str, str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from doctor_tests.cleanup import run_child
 from doctor_tests.xtesting.mapping import (
     pytest_command,
     pytest_env,
@@ -60,7 +61,9 @@ class DoctorTestCase(_Base):
         LOG.info("running %s", " ".join(command))
         try:
             env = pytest_env(self.case_name, results_dir, os.environ)
-            proc = subprocess.run(command, env=env, check=False, timeout=kwargs.get("timeout"))
+            # the scenarios undo their changes also when stopped (timeout, Ctrl-C):
+            # run_child waits for that, where subprocess.run would kill them mid-undo
+            returncode, _ = run_child(command, env, kwargs.get("timeout"), capture=False)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             LOG.error("could not run the %s scenarios: %s", self.case_name, exc)
             self.result = 0
@@ -68,7 +71,7 @@ class DoctorTestCase(_Base):
                             "results_dir": os.fspath(results_dir)}
             self.stop_time = time.time()
             return int(self.EX_RUN_ERROR)
-        self.result, self.details = result_from_run(results_dir, proc.returncode,
+        self.result, self.details = result_from_run(results_dir, returncode,
                                                     self.case_name)
         self.details["results_dir"] = os.fspath(results_dir)
         self.stop_time = time.time()

@@ -9,14 +9,17 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from doctor_tests import resources
-from doctor_tests.cleanup import SIGNALS_TOLERATED, Cleanup, CleanupInterrupted
+from doctor_tests.cleanup import SIGNALS_TOLERATED, Cleanup, CleanupInterrupted, run_child
 from doctor_tests.config import Settings
 from doctor_tests.harness.verdict import FaultFacts, fault_management_verdict, publish
+from doctor_tests.waiting import wait_until
 
 
 def facts(**changes) -> FaultFacts:
@@ -180,3 +183,49 @@ def test_an_owner_that_cannot_be_told_is_none() -> None:
     assert resources.owner_alive("Doctor test run (removed at the end)") is None
     assert resources.owner_alive("runner=elsewhere:1:2") is None
     assert resources.owner_alive("runner=%s:x:y" % socket.gethostname()) is None
+
+
+# A scenario stand-in: says it is ready, and on SIGINT takes a second to "undo" (writes
+# the file) before it exits, as a scenario's clean-up does.
+_UNDOING_CHILD = """
+import pathlib, signal, sys, time
+d = pathlib.Path(sys.argv[1])
+def undo(signum, frame):
+    time.sleep(1.0)
+    (d / "undone").write_text("yes")
+    sys.exit(130)
+signal.signal(signal.SIGINT, undo)
+(d / "ready").write_text("yes")
+time.sleep(60)
+"""
+
+
+def test_an_interrupted_run_child_waits_for_the_child_to_undo(tmp_path: Path) -> None:
+    """Ctrl-C (or a kill of the bench matrix alone) must not cut the running scenario's
+    undo short: subprocess.run killed it 0.25 s after the interrupt and left its project
+    and a forced-down host in the lab."""
+
+    def interrupt_when_ready() -> None:
+        wait_until(lambda: (tmp_path / "ready").exists(), 30, "the child to start")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_ready, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_child([sys.executable, "-c", _UNDOING_CHILD, str(tmp_path)], os.environ, 60)
+    assert (tmp_path / "undone").read_text() == "yes"
+
+
+def test_run_child_stops_a_child_past_its_timeout_and_lets_it_undo(tmp_path: Path) -> None:
+    started = time.monotonic()
+    rc, output = run_child([sys.executable, "-c", _UNDOING_CHILD, str(tmp_path)], os.environ,
+                           3.0)
+    assert rc == 130 and "stopped after 3 s" in output
+    assert (tmp_path / "undone").read_text() == "yes"
+    assert time.monotonic() - started < 30
+
+
+def test_run_child_kills_a_child_that_does_not_finish_its_undo(tmp_path: Path) -> None:
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); " \
+               "print('started', flush=True); time.sleep(60)"
+    rc, output = run_child([sys.executable, "-c", stubborn], os.environ, 1.0, undo_s=1.0)
+    assert rc == -9 and "started" in output and "stopped after 1 s" in output
