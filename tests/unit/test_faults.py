@@ -327,4 +327,3 @@ def test_the_bench_matrix_page_names_what_a_monitor_cannot_see(tmp_path: Path) -
     lines = [line for line in page.splitlines() if line.startswith("| hang")]
     assert len(lines) == 2 and "cannot see it (not run)" in lines[1] and "sample" in lines[1]
     assert "190" in lines[0]
-
